@@ -1,0 +1,76 @@
+//! Chunks: runs of encoded events with one tag, the unit of storage,
+//! routing and flushing.
+//!
+//! An input appends events to an open chunk of its tag; the chunk is
+//! sealed at [`CHUNK_SIZE_LIMIT`] or on the flush tick and then shared,
+//! read-only, by every output it is routed to. The memory it holds is
+//! leased from its input's account and given back when the last route
+//! lets go of it, which is what lets `Mem_Buf_Limit` pause and resume
+//! the input.
+
+use std::sync::Arc;
+
+use crate::event::Events;
+use crate::memory::Lease;
+
+/// A chunk is sealed once its data reaches this size.
+pub const CHUNK_SIZE_LIMIT: usize = 2 * 1024 * 1024;
+
+/// A sealed chunk.
+#[derive(Debug)]
+pub struct Chunk {
+    tag: Arc<str>,
+    input: Arc<str>,
+    data: Vec<u8>,
+    records: usize,
+    // Held for its Drop: returns the bytes to the input's account.
+    _lease: Option<Lease>,
+}
+
+impl Chunk {
+    /// A chunk outside any input's account (tests, tools).
+    pub fn new(tag: impl Into<Arc<str>>, data: Vec<u8>, records: usize) -> Self {
+        Chunk { tag: tag.into(), input: Arc::from(""), data, records, _lease: None }
+    }
+
+    pub(crate) fn leased(
+        tag: Arc<str>,
+        input: Arc<str>,
+        data: Vec<u8>,
+        records: usize,
+        lease: Lease,
+    ) -> Self {
+        Chunk { tag, input, data, records, _lease: Some(lease) }
+    }
+
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    pub fn tag_arc(&self) -> &Arc<str> {
+        &self.tag
+    }
+
+    /// The instance name of the input that produced it.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The events, MessagePack in Fluent Bit's layout.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    pub fn size(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Walks the events without decoding their bodies.
+    pub fn events(&self) -> Events<'_> {
+        Events::new(&self.data)
+    }
+}

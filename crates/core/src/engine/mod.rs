@@ -1,0 +1,3 @@
+//! The engine: builds a pipeline from a configuration and runs it.
+mod input;
+pub use input::InputContext;

@@ -1,0 +1,26 @@
+//! sluice's core: the event and chunk model, the MessagePack and JSON
+//! codecs, configuration, routing, and the engine that moves chunks from
+//! inputs through filters to outputs without ever blocking on one of them.
+//!
+//! Plugins depend on this crate and on nothing of each other; the binary
+//! wires a [`registry::Registry`] of them into an [`engine::Engine`].
+
+pub mod chunk;
+pub mod config;
+pub mod engine;
+pub mod event;
+pub mod json;
+pub mod memory;
+pub mod metrics;
+pub mod msgpack;
+pub mod plugin;
+pub mod record_accessor;
+pub mod registry;
+pub mod router;
+pub mod shutdown;
+pub mod timefmt;
+pub mod value;
+
+pub use chunk::Chunk;
+pub use event::{Event, EventTime, RawEvent};
+pub use value::{Map, Value};

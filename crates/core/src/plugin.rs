@@ -1,0 +1,86 @@
+//! The three plugin traits and what the engine hands them.
+//!
+//! An input is a task that reads and appends events through its
+//! [`InputContext`]; a filter changes a batch of decoded events; an output
+//! turns one chunk into one delivery attempt and answers with a
+//! [`Verdict`]. None of them sees the event loop, a queue or a retry: the
+//! engine owns those.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::chunk::Chunk;
+use crate::config::{Config, ConfigError, PluginConfig, Property};
+use crate::event::Event;
+use crate::shutdown::Shutdown;
+
+pub use crate::engine::InputContext;
+
+/// Why an input stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What one flush of one chunk to one output came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Delivered.
+    Ok,
+    /// Not delivered now; the engine schedules another attempt.
+    Retry(String),
+    /// Will never succeed; the chunk is dropped for this output.
+    Error(String),
+}
+
+/// A source of events.
+#[async_trait]
+pub trait Input: Send + 'static {
+    /// Reads until the source ends (the input then counts as finished) or
+    /// the engine stops the task. Appending is synchronous, so stopping at
+    /// any `.await` loses nothing already appended.
+    async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError>;
+}
+
+/// Changes, drops or adds events of matching tags, in configuration order.
+pub trait Filter: Send + Sync + 'static {
+    /// Works on `events` in place: remove to drop, push to add.
+    fn filter(&self, tag: &str, events: &mut Vec<Event>);
+}
+
+/// A destination.
+#[async_trait]
+pub trait Output: Send + Sync + 'static {
+    /// Tries to deliver one chunk. Runs as its own task; up to `workers`
+    /// run at once for one instance.
+    async fn flush(&self, chunk: &Chunk) -> Verdict;
+
+    /// Called once after the last flush, before the process exits.
+    async fn shutdown(&self) {}
+}
+
+/// What a plugin gets when it is built.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The whole configuration (parsers and multiline parsers live here).
+    pub config: Arc<Config>,
+    /// Lets a plugin ask for a graceful stop (the `exit` output does).
+    pub shutdown: Shutdown,
+}
+
+pub type BuildInput = fn(&PluginConfig, &Setup) -> Result<Box<dyn Input>, ConfigError>;
+pub type BuildFilter = fn(&PluginConfig, &Setup) -> Result<Box<dyn Filter>, ConfigError>;
+pub type BuildOutput = fn(&PluginConfig, &Setup) -> Result<Arc<dyn Output>, ConfigError>;
+
+/// A plugin's declaration: its name, its properties and how to build it.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec<B> {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub properties: &'static [Property],
+    pub build: B,
+}

@@ -1,0 +1,16 @@
+//! sluice's plugins: inputs, filters and outputs, one module per plugin,
+//! named after the `Name` a configuration uses.
+//!
+//! Each module exports a `SPEC` that declares the plugin's properties and
+//! how to build it; [`registry`] collects them for the binary.
+
+pub mod filters;
+pub mod inputs;
+pub mod outputs;
+
+use sluice_core::registry::Registry;
+
+/// Every plugin this build knows.
+pub fn registry() -> Registry {
+    Registry { inputs: inputs::specs(), filters: filters::specs(), outputs: outputs::specs() }
+}
