@@ -30,7 +30,13 @@ pub struct Chunk {
 impl Chunk {
     /// A chunk outside any input's account (tests, tools).
     pub fn new(tag: impl Into<Arc<str>>, data: Vec<u8>, records: usize) -> Self {
-        Chunk { tag: tag.into(), input: Arc::from(""), data, records, _lease: None }
+        Chunk {
+            tag: tag.into(),
+            input: Arc::from(""),
+            data,
+            records,
+            _lease: None,
+        }
     }
 
     pub(crate) fn leased(
@@ -40,7 +46,13 @@ impl Chunk {
         records: usize,
         lease: Lease,
     ) -> Self {
-        Chunk { tag, input, data, records, _lease: Some(lease) }
+        Chunk {
+            tag,
+            input,
+            data,
+            records,
+            _lease: Some(lease),
+        }
     }
 
     pub fn tag(&self) -> &str {

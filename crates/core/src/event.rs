@@ -27,7 +27,9 @@ impl EventTime {
     }
 
     pub fn now() -> Self {
-        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         EventTime::new(d.as_secs() as i64, d.subsec_nanos())
     }
 
@@ -75,7 +77,11 @@ pub struct Event {
 
 impl Event {
     pub fn new(time: EventTime, body: Map) -> Self {
-        Event { time, meta: Map::new(), body }
+        Event {
+            time,
+            meta: Map::new(),
+            body,
+        }
     }
 
     /// Appends this event in chunk form.
@@ -148,7 +154,12 @@ impl<'a> RawEvent<'a> {
         if !matches!(Reader::new(body).token()?, Token::Map(_)) {
             return Err(DecodeError::Shape("event body is not a map"));
         }
-        Ok(RawEvent { time, meta, body, raw: whole })
+        Ok(RawEvent {
+            time,
+            meta,
+            body,
+            raw: whole,
+        })
     }
 }
 
@@ -165,7 +176,10 @@ pub struct Events<'a> {
 
 impl<'a> Events<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        Events { reader: Reader::new(bytes), done: false }
+        Events {
+            reader: Reader::new(bytes),
+            done: false,
+        }
     }
 }
 
@@ -193,12 +207,18 @@ mod tests {
     use crate::value::Value;
 
     fn body(pairs: &[(&str, Value)]) -> Map {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
     fn event_round_trips_in_fluent_bit_layout() {
-        let mut e = Event::new(EventTime::new(1_700_000_000, 123_456_789), body(&[("a", 1.into())]));
+        let mut e = Event::new(
+            EventTime::new(1_700_000_000, 123_456_789),
+            body(&[("a", 1.into())]),
+        );
         e.meta.insert("m", "x".into());
         let mut buf = Vec::new();
         e.encode(&mut buf);

@@ -51,7 +51,10 @@ impl Account {
 
     /// Turns `bytes` already counted by [`Account::add`] into a lease.
     pub fn lease(self: &Arc<Self>, bytes: usize) -> Lease {
-        Lease { account: Arc::clone(self), bytes }
+        Lease {
+            account: Arc::clone(self),
+            bytes,
+        }
     }
 
     fn release(&self, bytes: usize) {

@@ -442,7 +442,11 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|i| if i >= 0 { Value::UInt(i as u64) } else { Value::Int(i) }),
+            any::<i64>().prop_map(|i| if i >= 0 {
+                Value::UInt(i as u64)
+            } else {
+                Value::Int(i)
+            }),
             any::<u64>().prop_map(Value::UInt),
             any::<f64>()
                 .prop_filter("NaN never equals itself", |f| !f.is_nan())
@@ -490,8 +494,14 @@ mod tests {
     fn huge_length_prefix_is_truncated_not_allocated() {
         // array32 claiming u32::MAX elements, followed by one byte.
         let bytes = [0xdd, 0xff, 0xff, 0xff, 0xff, 0x01];
-        assert!(matches!(Reader::new(&bytes).value(), Err(DecodeError::Truncated(_))));
-        assert!(matches!(Reader::new(&bytes).skip(), Err(DecodeError::Truncated(_))));
+        assert!(matches!(
+            Reader::new(&bytes).value(),
+            Err(DecodeError::Truncated(_))
+        ));
+        assert!(matches!(
+            Reader::new(&bytes).skip(),
+            Err(DecodeError::Truncated(_))
+        ));
         let bytes = [0xdf, 0xff, 0xff, 0xff, 0xff];
         assert!(Reader::new(&bytes).value().is_err());
     }
@@ -505,6 +515,9 @@ mod tests {
 
     #[test]
     fn reserved_marker_is_an_error() {
-        assert_eq!(Reader::new(&[0xc1]).value(), Err(DecodeError::InvalidMarker(0xc1, 0)));
+        assert_eq!(
+            Reader::new(&[0xc1]).value(),
+            Err(DecodeError::InvalidMarker(0xc1, 0))
+        );
     }
 }

@@ -10,35 +10,130 @@ use crate::plugin::{BuildFilter, BuildInput, BuildOutput, Spec};
 /// Properties every input takes.
 pub const INPUT_COMMON: &[Property] = &[
     Property::new("name", PropKind::Str, None, "Plugin name"),
-    Property::new("alias", PropKind::Str, None, "Instance name used in logs and metrics"),
-    Property::new("tag", PropKind::Str, None, "Tag of the records (default: the instance name)"),
-    Property::new("mem_buf_limit", PropKind::Size, Some("0"), "Pause the input when its chunks in memory reach this size (0: no limit)"),
-    Property::new("log_level", PropKind::Str, None, "Log level of this instance"),
-    Property::new("storage.type", PropKind::Str, Some("memory"), "Where chunks are buffered: memory or filesystem"),
-    Property::new("storage.pause_on_chunks_overlimit", PropKind::Bool, Some("off"), "Pause when storage.max_chunks_up is reached"),
-    Property::new("threaded", PropKind::Bool, Some("off"), "Accepted for compatibility; every input already runs as its own task"),
-    Property::new("routable", PropKind::Bool, Some("on"), "Whether records of this input are routed to outputs"),
+    Property::new(
+        "alias",
+        PropKind::Str,
+        None,
+        "Instance name used in logs and metrics",
+    ),
+    Property::new(
+        "tag",
+        PropKind::Str,
+        None,
+        "Tag of the records (default: the instance name)",
+    ),
+    Property::new(
+        "mem_buf_limit",
+        PropKind::Size,
+        Some("0"),
+        "Pause the input when its chunks in memory reach this size (0: no limit)",
+    ),
+    Property::new(
+        "log_level",
+        PropKind::Str,
+        None,
+        "Log level of this instance",
+    ),
+    Property::new(
+        "storage.type",
+        PropKind::Str,
+        Some("memory"),
+        "Where chunks are buffered: memory or filesystem",
+    ),
+    Property::new(
+        "storage.pause_on_chunks_overlimit",
+        PropKind::Bool,
+        Some("off"),
+        "Pause when storage.max_chunks_up is reached",
+    ),
+    Property::new(
+        "threaded",
+        PropKind::Bool,
+        Some("off"),
+        "Accepted for compatibility; every input already runs as its own task",
+    ),
+    Property::new(
+        "routable",
+        PropKind::Bool,
+        Some("on"),
+        "Whether records of this input are routed to outputs",
+    ),
 ];
 
 /// Properties every filter takes.
 pub const FILTER_COMMON: &[Property] = &[
     Property::new("name", PropKind::Str, None, "Plugin name"),
-    Property::new("alias", PropKind::Str, None, "Instance name used in logs and metrics"),
-    Property::new("match", PropKind::Str, None, "Tag pattern; * matches any run of characters"),
-    Property::new("match_regex", PropKind::Str, None, "Regular expression on the tag"),
-    Property::new("log_level", PropKind::Str, None, "Log level of this instance"),
+    Property::new(
+        "alias",
+        PropKind::Str,
+        None,
+        "Instance name used in logs and metrics",
+    ),
+    Property::new(
+        "match",
+        PropKind::Str,
+        None,
+        "Tag pattern; * matches any run of characters",
+    ),
+    Property::new(
+        "match_regex",
+        PropKind::Str,
+        None,
+        "Regular expression on the tag",
+    ),
+    Property::new(
+        "log_level",
+        PropKind::Str,
+        None,
+        "Log level of this instance",
+    ),
 ];
 
 /// Properties every output takes.
 pub const OUTPUT_COMMON: &[Property] = &[
     Property::new("name", PropKind::Str, None, "Plugin name"),
-    Property::new("alias", PropKind::Str, None, "Instance name used in logs and metrics"),
-    Property::new("match", PropKind::Str, None, "Tag pattern; * matches any run of characters"),
-    Property::new("match_regex", PropKind::Str, None, "Regular expression on the tag"),
-    Property::new("retry_limit", PropKind::Str, Some("1"), "Retries per chunk: a number, no_limits/false/off (unlimited) or no_retries"),
-    Property::new("workers", PropKind::Int, Some("1"), "Flushes of this output that may run at once"),
-    Property::new("log_level", PropKind::Str, None, "Log level of this instance"),
-    Property::new("storage.total_limit_size", PropKind::Size, None, "Most bytes of chunks queued for this output"),
+    Property::new(
+        "alias",
+        PropKind::Str,
+        None,
+        "Instance name used in logs and metrics",
+    ),
+    Property::new(
+        "match",
+        PropKind::Str,
+        None,
+        "Tag pattern; * matches any run of characters",
+    ),
+    Property::new(
+        "match_regex",
+        PropKind::Str,
+        None,
+        "Regular expression on the tag",
+    ),
+    Property::new(
+        "retry_limit",
+        PropKind::Str,
+        Some("1"),
+        "Retries per chunk: a number, no_limits/false/off (unlimited) or no_retries",
+    ),
+    Property::new(
+        "workers",
+        PropKind::Int,
+        Some("1"),
+        "Flushes of this output that may run at once",
+    ),
+    Property::new(
+        "log_level",
+        PropKind::Str,
+        None,
+        "Log level of this instance",
+    ),
+    Property::new(
+        "storage.total_limit_size",
+        PropKind::Size,
+        None,
+        "Most bytes of chunks queued for this output",
+    ),
 ];
 
 /// Every plugin the binary knows.
@@ -51,14 +146,20 @@ pub struct Registry {
 
 impl Registry {
     pub fn input(&self, name: &str) -> Option<&Spec<BuildInput>> {
-        self.inputs.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.inputs
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     pub fn filter(&self, name: &str) -> Option<&Spec<BuildFilter>> {
-        self.filters.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.filters
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     pub fn output(&self, name: &str) -> Option<&Spec<BuildOutput>> {
-        self.outputs.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.outputs
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 }

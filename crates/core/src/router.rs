@@ -62,7 +62,10 @@ pub struct Router {
 
 impl Router {
     pub fn new(matchers: Vec<Matcher>) -> Self {
-        Router { matchers, cache: Mutex::new(HashMap::new()) }
+        Router {
+            matchers,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The instances for `tag`, in configuration order.

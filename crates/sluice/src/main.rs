@@ -1,1 +1,110 @@
-fn main(){}
+//! The `sluice` binary: reads the command line and configuration, sets up
+//! logging and signals, and runs the engine.
+//!
+//! Everything that decides behaviour lives in `sluice-core` and the
+//! plugins; this file only wires them together.
+
+mod cli;
+mod help;
+mod logging;
+
+use std::process::ExitCode;
+
+use sluice_core::engine::{Engine, ServiceConfig};
+use sluice_core::shutdown::Shutdown;
+
+use cli::{Action, RunArgs};
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let action = match cli::parse(&argv) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let registry = sluice_plugins::registry();
+    match action {
+        Action::Help => {
+            print!("{}", cli::USAGE);
+            help::print_plugin_list(&registry);
+            ExitCode::SUCCESS
+        }
+        Action::Version => {
+            println!("sluice v{}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Action::PluginHelp(kind, name) => help::print_plugin(&registry, kind, &name),
+        Action::Run(args) => run(*args, &registry),
+    }
+}
+
+fn fail(err: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("sluice: error: {err}");
+    ExitCode::FAILURE
+}
+
+fn run(args: RunArgs, registry: &sluice_core::registry::Registry) -> ExitCode {
+    let service = match ServiceConfig::from_section(&args.config.service) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let level = args
+        .log_level
+        .unwrap_or(service.log_level.as_str())
+        .to_owned();
+    let log_file = args.log_file.clone().or(service.log_file.clone());
+    if let Err(e) = logging::init(&level, log_file.as_deref()) {
+        return fail(&e);
+    }
+
+    let shutdown = Shutdown::new();
+    let engine = match Engine::build(args.config, registry, shutdown.clone()) {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    if args.dry_run {
+        println!("configuration test is successful");
+        return ExitCode::SUCCESS;
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime; {e}")),
+    };
+    let report = runtime.block_on(async {
+        tokio::spawn(watch_signals(shutdown));
+        engine.run().await
+    });
+    // Flushes abandoned after Grace may still hold tasks: do not wait.
+    runtime.shutdown_background();
+    if report.undelivered_bytes > 0 {
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM or SIGINT asks for a graceful stop; a second one exits at once.
+async fn watch_signals(shutdown: Shutdown) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop sluice with SIGKILL");
+        return;
+    };
+    for n in 0.. {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        if n > 0 {
+            tracing::warn!("second stop signal; exiting without draining");
+            std::process::exit(130);
+        }
+        tracing::info!("stop signal received");
+        shutdown.trigger();
+    }
+}

@@ -20,11 +20,19 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(message: impl Into<String>) -> Self {
-        ConfigError { origin: None, key: None, message: message.into() }
+        ConfigError {
+            origin: None,
+            key: None,
+            message: message.into(),
+        }
     }
 
     pub fn at(origin: &Origin, message: impl Into<String>) -> Self {
-        ConfigError { origin: Some(origin.clone()), key: None, message: message.into() }
+        ConfigError {
+            origin: Some(origin.clone()),
+            key: None,
+            message: message.into(),
+        }
     }
 
     pub fn with_key(mut self, key: impl Into<String>) -> Self {

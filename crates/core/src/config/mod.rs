@@ -26,7 +26,10 @@ use std::path::Path;
 /// Any error of the front end: a missing file, bad syntax, an include loop.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let is_yaml = matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("yaml" | "yml")
     );
     if is_yaml {

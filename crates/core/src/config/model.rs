@@ -14,12 +14,18 @@ pub struct Origin {
 
 impl Origin {
     pub fn new(file: impl Into<Arc<str>>, line: usize) -> Self {
-        Origin { file: file.into(), line }
+        Origin {
+            file: file.into(),
+            line,
+        }
     }
 
     /// The origin of something given as a command-line flag.
     pub fn flag(flag: &str) -> Self {
-        Origin { file: format!("command line ({flag})").into(), line: 0 }
+        Origin {
+            file: format!("command line ({flag})").into(),
+            line: 0,
+        }
     }
 }
 
@@ -78,22 +84,35 @@ pub struct Section {
 
 impl Section {
     pub fn new(kind: SectionKind, origin: Origin) -> Self {
-        Section { kind, origin, entries: Vec::new() }
+        Section {
+            kind,
+            origin,
+            entries: Vec::new(),
+        }
     }
 
     /// Appends an entry.
     pub fn push(&mut self, key: impl Into<String>, value: impl Into<String>, origin: Origin) {
-        self.entries.push(Entry { key: key.into(), value: value.into(), origin });
+        self.entries.push(Entry {
+            key: key.into(),
+            value: value.into(),
+            origin,
+        });
     }
 
     /// The last entry with this key, ignoring case.
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.entries.iter().rev().find(|e| e.key.eq_ignore_ascii_case(key))
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.key.eq_ignore_ascii_case(key))
     }
 
     /// Every entry with this key, in order.
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
-        self.entries.iter().filter(move |e| e.key.eq_ignore_ascii_case(key))
+        self.entries
+            .iter()
+            .filter(move |e| e.key.eq_ignore_ascii_case(key))
     }
 
     /// The plugin name (`Name`), if given.

@@ -79,7 +79,13 @@ impl Property {
         default: Option<&'static str>,
         description: &'static str,
     ) -> Self {
-        Property { name, kind, default, description, multiple: false }
+        Property {
+            name,
+            kind,
+            default,
+            description,
+            multiple: false,
+        }
     }
 
     /// The same property, allowed to repeat.
@@ -94,7 +100,9 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "on" | "true" | "yes" | "1" => Ok(true),
         "off" | "false" | "no" | "0" => Ok(false),
-        _ => Err(format!("'{value}' is not a boolean (use on/off, true/false, yes/no)")),
+        _ => Err(format!(
+            "'{value}' is not a boolean (use on/off, true/false, yes/no)"
+        )),
     }
 }
 
@@ -197,7 +205,13 @@ impl PluginConfig {
             .find(|(k, _)| k == "alias")
             .map(|(_, e)| e.value.clone())
             .unwrap_or(instance);
-        Ok(PluginConfig { plugin: plugin.to_owned(), instance, origin: section.origin.clone(), entries, props })
+        Ok(PluginConfig {
+            plugin: plugin.to_owned(),
+            instance,
+            origin: section.origin.clone(),
+            entries,
+            props,
+        })
     }
 
     fn prop(&self, key: &str) -> Option<&Property> {
@@ -206,7 +220,11 @@ impl PluginConfig {
 
     /// The entry as written, when the user set the key.
     pub fn entry(&self, key: &str) -> Option<&Entry> {
-        self.entries.iter().rev().find(|(k, _)| k == key).map(|(_, e)| e)
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, e)| e)
     }
 
     /// Was the key set explicitly?
@@ -224,11 +242,17 @@ impl PluginConfig {
 
     /// Every value of a repeatable key, in order.
     pub fn all(&self, key: &str) -> Vec<&Entry> {
-        self.entries.iter().filter(|(k, _)| k == key).map(|(_, e)| e).collect()
+        self.entries
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, e)| e)
+            .collect()
     }
 
     pub fn bool(&self, key: &str) -> bool {
-        self.str(key).and_then(|v| parse_bool(v).ok()).unwrap_or(false)
+        self.str(key)
+            .and_then(|v| parse_bool(v).ok())
+            .unwrap_or(false)
     }
 
     pub fn int(&self, key: &str) -> Option<i64> {
@@ -263,7 +287,10 @@ impl PluginConfig {
     /// the key was not written).
     pub fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
         let origin = self.entry(key).map(|e| &e.origin).unwrap_or(&self.origin);
-        let key = self.entry(key).map(|e| e.key.clone()).unwrap_or_else(|| key.to_owned());
+        let key = self
+            .entry(key)
+            .map(|e| e.key.clone())
+            .unwrap_or_else(|| key.to_owned());
         ConfigError::at(origin, message).with_key(key)
     }
 }
@@ -290,7 +317,12 @@ mod tests {
 
     #[test]
     fn defaults_and_values() {
-        let s = section(&[("Name", "x"), ("FLAG", "yes"), ("Set", "a 1"), ("set", "b 2")]);
+        let s = section(&[
+            ("Name", "x"),
+            ("FLAG", "yes"),
+            ("Set", "a 1"),
+            ("set", "b 2"),
+        ]);
         let c = PluginConfig::new(&s, "x", "x.0".into(), &[PROPS]).unwrap();
         assert_eq!(c.int("rate"), Some(1));
         assert!(c.bool("flag"));
@@ -301,14 +333,20 @@ mod tests {
     fn unknown_key_names_file_line_and_key() {
         let s = section(&[("Name", "x"), ("Bogus", "1")]);
         let err = PluginConfig::new(&s, "x", "x.0".into(), &[PROPS]).unwrap_err();
-        assert_eq!(err.to_string(), "t.conf:3: key 'Bogus': unknown property for input 'x'");
+        assert_eq!(
+            err.to_string(),
+            "t.conf:3: key 'Bogus': unknown property for input 'x'"
+        );
     }
 
     #[test]
     fn bad_value_is_an_error() {
         let s = section(&[("rate", "fast")]);
         let err = PluginConfig::new(&s, "x", "x.0".into(), &[PROPS]).unwrap_err();
-        assert!(err.to_string().contains("'fast' is not an integer"), "{err}");
+        assert!(
+            err.to_string().contains("'fast' is not an integer"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,30 +1,225 @@
-//! What an input task holds: its tag, its open chunks, its memory account.
+//! The input side of the engine: open chunks, filters, sealing.
+//!
+//! An input task appends encoded events through its [`InputContext`].
+//! Events of a tag that some filter matches are decoded, filtered in
+//! configuration order and encoded again; otherwise the bytes go straight
+//! into the open chunk of their tag. A chunk is sealed when it reaches
+//! [`CHUNK_SIZE_LIMIT`] or on the flush tick, and sealing hands it to the
+//! router under the same lock that appends, so chunks of one input leave
+//! in the order their events arrived.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::event::Event;
+use crate::chunk::{Chunk, CHUNK_SIZE_LIMIT};
+use crate::event::{Event, Events};
+use crate::memory::Account;
+use crate::metrics::InputMetrics;
+use crate::shutdown::Shutdown;
+
+use super::pipeline::Pipeline;
+
+/// Events appended but not yet sealed, for one tag.
+#[derive(Debug)]
+struct OpenChunk {
+    tag: Arc<str>,
+    data: Vec<u8>,
+    records: usize,
+}
+
+impl OpenChunk {
+    /// Takes the data out, leaving the chunk empty for the next events.
+    fn take(&mut self) -> (Vec<u8>, usize) {
+        (
+            std::mem::take(&mut self.data),
+            std::mem::take(&mut self.records),
+        )
+    }
+}
+
+struct Shared {
+    name: Arc<str>,
+    tag: Arc<str>,
+    routable: bool,
+    account: Arc<Account>,
+    metrics: Arc<InputMetrics>,
+    open: Mutex<HashMap<Box<str>, OpenChunk>>,
+    pipeline: Arc<Pipeline>,
+    shutdown: Shutdown,
+}
 
 /// The handle an input uses to hand events to the pipeline.
+///
+/// Cloning is cheap; clones share the open chunks, so a socket input may
+/// give one to each connection.
 #[derive(Clone)]
 pub struct InputContext {
-    inner: Arc<()>,
+    inner: Arc<Shared>,
+}
+
+impl std::fmt::Debug for InputContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InputContext")
+            .field("name", &self.inner.name)
+            .finish()
+    }
+}
+
+pub(crate) struct InputParts {
+    pub name: Arc<str>,
+    pub tag: Arc<str>,
+    pub routable: bool,
+    pub account: Arc<Account>,
+    pub metrics: Arc<InputMetrics>,
 }
 
 impl InputContext {
+    pub(crate) fn new(parts: InputParts, pipeline: Arc<Pipeline>, shutdown: Shutdown) -> Self {
+        InputContext {
+            inner: Arc::new(Shared {
+                name: parts.name,
+                tag: parts.tag,
+                routable: parts.routable,
+                account: parts.account,
+                metrics: parts.metrics,
+                open: Mutex::new(HashMap::new()),
+                pipeline,
+                shutdown,
+            }),
+        }
+    }
+
+    /// The instance name (`dummy.0`, or the alias).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
     /// The input's default tag.
     pub fn tag(&self) -> &str {
-        unimplemented!()
+        &self.inner.tag
     }
-    /// Appends encoded events (chunk layout) under `tag`.
-    pub fn append(&self, tag: &str, data: &[u8], records: usize) {
-        let _ = (tag, data, records, &self.inner);
-        unimplemented!()
+
+    pub fn metrics(&self) -> &InputMetrics {
+        &self.inner.metrics
     }
+
+    /// The process-wide stop signal.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
+    }
+
+    /// Is the input over its `Mem_Buf_Limit`?
+    pub fn is_paused(&self) -> bool {
+        self.inner.account.is_paused()
+    }
+
+    /// Waits while the input is over its `Mem_Buf_Limit`. Inputs call this
+    /// before each read, so a paused input stops reading its source.
+    pub async fn ready(&self) {
+        self.inner.account.ready().await
+    }
+
+    /// Counts a record the input could not accept, with the reason logged.
+    pub fn reject(&self, reason: &dyn std::fmt::Display) {
+        self.inner.metrics.errors.inc();
+        tracing::warn!(input = %self.inner.name, %reason, "record rejected");
+    }
+
     /// Appends one decoded event under `tag`.
     pub fn append_event(&self, tag: &str, event: &Event) {
-        let _ = (tag, event);
-        unimplemented!()
+        let mut buf = Vec::with_capacity(128);
+        event.encode(&mut buf);
+        self.append(tag, &buf, 1);
     }
-    /// Waits while the input is paused by `Mem_Buf_Limit`.
-    pub async fn ready(&self) {}
+
+    /// Appends `records` events, already encoded in chunk layout, under
+    /// `tag`.
+    pub fn append(&self, tag: &str, data: &[u8], records: usize) {
+        let shared = &*self.inner;
+        shared.metrics.records.add(records as u64);
+        shared.metrics.bytes.add(data.len() as u64);
+        let filters = shared.pipeline.filters_for(tag);
+        if filters.is_empty() {
+            self.store(tag, data, records);
+            return;
+        }
+        let mut events = self.decode(data);
+        shared.pipeline.apply_filters(&filters, tag, &mut events);
+        if events.is_empty() {
+            return;
+        }
+        let mut buf = Vec::with_capacity(data.len());
+        for e in &events {
+            e.encode(&mut buf);
+        }
+        self.store(tag, &buf, events.len());
+    }
+
+    fn decode(&self, data: &[u8]) -> Vec<Event> {
+        let mut events = Vec::new();
+        for raw in Events::new(data) {
+            match raw.and_then(|r| r.decode()) {
+                Ok(e) => events.push(e),
+                Err(err) => self.reject(&err),
+            }
+        }
+        events
+    }
+
+    fn open(&self) -> MutexGuard<'_, HashMap<Box<str>, OpenChunk>> {
+        // A panic while holding the lock leaves whole events only: every
+        // append extends the buffer in one call.
+        self.inner.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn store(&self, tag: &str, data: &[u8], records: usize) {
+        let shared = &*self.inner;
+        shared.account.add(data.len());
+        let mut open = self.open();
+        if !open.contains_key(tag) {
+            let chunk = OpenChunk {
+                tag: Arc::from(tag),
+                data: Vec::new(),
+                records: 0,
+            };
+            open.insert(tag.into(), chunk);
+        }
+        let Some(chunk) = open.get_mut(tag) else {
+            return; // inserted just above, under the same lock
+        };
+        chunk.data.extend_from_slice(data);
+        chunk.records += records;
+        if chunk.data.len() >= CHUNK_SIZE_LIMIT {
+            let tag = Arc::clone(&chunk.tag);
+            let (data, records) = chunk.take();
+            self.seal(tag, data, records);
+        }
+    }
+
+    /// Seals every open chunk; the engine calls this on each flush tick
+    /// and at shutdown.
+    pub(crate) fn seal_all(&self) {
+        let mut open = self.open();
+        for chunk in open.values_mut() {
+            if chunk.records > 0 {
+                let tag = Arc::clone(&chunk.tag);
+                let (data, records) = chunk.take();
+                self.seal(tag, data, records);
+            }
+        }
+        // Tags come and go (one per file, per sender): forget the idle ones.
+        open.clear();
+    }
+
+    /// Turns an open chunk into a sealed one and routes it. Called with
+    /// the open-chunk lock held, which keeps chunks in order.
+    fn seal(&self, tag: Arc<str>, data: Vec<u8>, records: usize) {
+        let shared = &*self.inner;
+        let lease = shared.account.lease(data.len());
+        let chunk = Chunk::leased(tag, Arc::clone(&shared.name), data, records, lease);
+        if !shared.routable {
+            return;
+        }
+        shared.pipeline.dispatch(Arc::new(chunk));
+    }
 }

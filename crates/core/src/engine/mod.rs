@@ -1,3 +1,22 @@
 //! The engine: builds a pipeline from a configuration and runs it.
+//!
+//! Building checks every section against its plugin's declaration and
+//! constructs every plugin, so a bad configuration fails before anything
+//! starts (`--dry-run` stops right there). Running spawns each input as a
+//! task, each output's queue as a task, and a ticker that seals open
+//! chunks every `Flush` seconds; it ends when a stop is asked for or every
+//! input has finished, after draining what is still queued.
+
+mod build;
 mod input;
+mod output;
+mod pipeline;
+mod retry;
+mod run;
+mod service;
+
+pub use build::{Engine, InstanceMetrics};
 pub use input::InputContext;
+pub use retry::{Backoff, RetryLimit};
+pub use run::Report;
+pub use service::{ServiceConfig, SERVICE_PROPS};

@@ -1,8 +1,30 @@
-//! The inputs.
+//! The inputs: each module is one `[INPUT]` plugin, named as configs name
+//! it.
+
+pub mod dummy;
+pub mod stdin;
 
 use sluice_core::plugin::{BuildInput, Spec};
 
 /// Every input plugin, in the order `-h` lists them.
 pub fn specs() -> Vec<Spec<BuildInput>> {
-    vec![]
+    vec![dummy::SPEC, stdin::SPEC]
+}
+
+/// Transcodes JSON text that must be an object into MessagePack at the end
+/// of `out`; on failure `out` is left as it was.
+pub(crate) fn json_object(
+    text: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), sluice_core::json::JsonError> {
+    let mark = out.len();
+    let result = sluice_core::json::to_msgpack(text, out);
+    let is_map = matches!(out.get(mark), Some(0x80..=0x8f | 0xde | 0xdf));
+    if result.is_err() || !is_map {
+        out.truncate(mark);
+        return Err(result
+            .err()
+            .unwrap_or_else(|| sluice_core::json::JsonError("not an object".into())));
+    }
+    Ok(())
 }

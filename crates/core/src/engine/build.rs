@@ -1,0 +1,254 @@
+//! Turning a [`Config`] into a ready-to-run [`Engine`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use regex::Regex;
+
+use crate::config::{Config, ConfigError, PluginConfig, Section};
+use crate::memory::Account;
+use crate::metrics::{FilterMetrics, InputMetrics, OutputMetrics};
+use crate::plugin::{Input, Setup};
+use crate::registry::{Registry, FILTER_COMMON, INPUT_COMMON, OUTPUT_COMMON};
+use crate::router::Matcher;
+use crate::shutdown::Shutdown;
+
+use super::input::{InputContext, InputParts};
+use super::output::{self, OutputRunner, OutputShared};
+use super::pipeline::{FilterInstance, Pipeline};
+use super::retry::RetryLimit;
+use super::service::ServiceConfig;
+
+/// An input ready to start.
+pub(crate) struct InputInstance {
+    pub plugin: Box<dyn Input>,
+    pub ctx: InputContext,
+    pub account: Arc<Account>,
+}
+
+/// Counters of every instance, by instance name, for reports and the
+/// HTTP API.
+#[derive(Debug, Default, Clone)]
+pub struct InstanceMetrics {
+    pub inputs: Vec<(Arc<str>, Arc<InputMetrics>)>,
+    pub filters: Vec<(Arc<str>, Arc<FilterMetrics>)>,
+    pub outputs: Vec<(Arc<str>, Arc<OutputMetrics>)>,
+}
+
+/// A built pipeline, not yet running.
+pub struct Engine {
+    pub(crate) service: ServiceConfig,
+    pub(crate) inputs: Vec<InputInstance>,
+    pub(crate) outputs: Vec<(Arc<OutputShared>, OutputRunner)>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) metrics: InstanceMetrics,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("metrics", &self.metrics)
+            .finish()
+    }
+}
+
+/// Hands out `name.N` instance names, counting per plugin as Fluent Bit
+/// does.
+#[derive(Default)]
+struct Names(HashMap<String, usize>);
+
+impl Names {
+    fn next(&mut self, plugin: &str) -> String {
+        let n = self.0.entry(plugin.to_owned()).or_insert(0);
+        *n += 1;
+        format!("{plugin}.{}", *n - 1)
+    }
+}
+
+fn plugin_name(section: &Section) -> Result<String, ConfigError> {
+    section
+        .name()
+        .map(|n| n.trim().to_ascii_lowercase())
+        .ok_or_else(|| {
+            ConfigError::at(
+                &section.origin,
+                format!("{} section has no 'name'", section.kind.as_str()),
+            )
+        })
+}
+
+fn unknown_plugin(section: &Section, name: &str) -> ConfigError {
+    let origin = section
+        .get("name")
+        .map(|e| &e.origin)
+        .unwrap_or(&section.origin);
+    ConfigError::at(
+        origin,
+        format!("unknown {} plugin '{name}'", section.kind.as_str()),
+    )
+    .with_key("name")
+}
+
+fn matcher(cfg: &PluginConfig) -> Result<Option<Matcher>, ConfigError> {
+    if let Some(re) = cfg.str("match_regex") {
+        let re =
+            Regex::new(re).map_err(|e| cfg.error("match_regex", format!("invalid regex; {e}")))?;
+        return Ok(Some(Matcher::Regex(re)));
+    }
+    Ok(cfg.str("match").map(|p| Matcher::Pattern(p.to_owned())))
+}
+
+impl Engine {
+    /// Checks the configuration and builds every plugin.
+    ///
+    /// # Errors
+    /// The first problem found, naming its file, line and key.
+    pub fn build(
+        config: Config,
+        registry: &Registry,
+        shutdown: Shutdown,
+    ) -> Result<Self, ConfigError> {
+        let service = ServiceConfig::from_section(&config.service)?;
+        let config = Arc::new(config);
+        let setup = Setup {
+            config: Arc::clone(&config),
+            shutdown: shutdown.clone(),
+        };
+        let mut names = Names::default();
+        let mut metrics = InstanceMetrics::default();
+
+        let mut filters = Vec::new();
+        for section in &config.filters {
+            let name = plugin_name(section)?;
+            let spec = registry
+                .filter(&name)
+                .ok_or_else(|| unknown_plugin(section, &name))?;
+            let cfg = PluginConfig::new(
+                section,
+                spec.name,
+                names.next(spec.name),
+                &[FILTER_COMMON, spec.properties],
+            )?;
+            let matcher = matcher(&cfg)?.unwrap_or_else(|| {
+                tracing::warn!(filter = %cfg.instance, "filter has no match; it applies to nothing");
+                Matcher::Nothing
+            });
+            let filter = (spec.build)(&cfg, &setup)?;
+            let instance = FilterInstance {
+                name: cfg.instance.as_str().into(),
+                filter,
+                metrics: Arc::default(),
+            };
+            metrics
+                .filters
+                .push((Arc::clone(&instance.name), Arc::clone(&instance.metrics)));
+            filters.push((instance, matcher));
+        }
+
+        let only_pair = config.inputs.len() == 1 && config.outputs.len() == 1;
+        let mut outputs = Vec::new();
+        let mut handles = Vec::new();
+        for section in &config.outputs {
+            let name = plugin_name(section)?;
+            let spec = registry
+                .output(&name)
+                .ok_or_else(|| unknown_plugin(section, &name))?;
+            let cfg = PluginConfig::new(
+                section,
+                spec.name,
+                names.next(spec.name),
+                &[OUTPUT_COMMON, spec.properties],
+            )?;
+            let matcher = match matcher(&cfg)? {
+                Some(m) => m,
+                None if only_pair => Matcher::Pattern("*".into()),
+                None => {
+                    tracing::warn!(output = %cfg.instance, "output has no match; it receives nothing");
+                    Matcher::Nothing
+                }
+            };
+            let retry_limit = RetryLimit::parse(cfg.str("retry_limit").unwrap_or("1"))
+                .map_err(|m| cfg.error("retry_limit", m))?;
+            let workers = cfg.int("workers").unwrap_or(1);
+            if !(1..=256).contains(&workers) {
+                return Err(cfg.error("workers", "must be between 1 and 256"));
+            }
+            let plugin = (spec.build)(&cfg, &setup)?;
+            let shared = Arc::new(OutputShared {
+                name: cfg.instance.as_str().into(),
+                plugin,
+                metrics: Arc::default(),
+                retry_limit,
+                backoff: service.backoff,
+                workers: workers as usize,
+            });
+            metrics
+                .outputs
+                .push((Arc::clone(&shared.name), Arc::clone(&shared.metrics)));
+            let (handle, runner) = output::queue(Arc::clone(&shared));
+            handles.push((handle, matcher));
+            outputs.push((shared, runner));
+        }
+
+        let pipeline = Arc::new(Pipeline::new(filters, handles));
+        let mut inputs = Vec::new();
+        for section in &config.inputs {
+            let name = plugin_name(section)?;
+            let spec = registry
+                .input(&name)
+                .ok_or_else(|| unknown_plugin(section, &name))?;
+            let cfg = PluginConfig::new(
+                section,
+                spec.name,
+                names.next(spec.name),
+                &[INPUT_COMMON, spec.properties],
+            )?;
+            let instance: Arc<str> = cfg.instance.as_str().into();
+            let tag: Arc<str> = cfg
+                .str("tag")
+                .map(Arc::from)
+                .unwrap_or_else(|| Arc::clone(&instance));
+            let limit = cfg.size("mem_buf_limit").unwrap_or(0) as usize;
+            let account = Account::new(Arc::clone(&instance), limit);
+            let input_metrics = Arc::new(InputMetrics::default());
+            metrics
+                .inputs
+                .push((Arc::clone(&instance), Arc::clone(&input_metrics)));
+            let plugin = (spec.build)(&cfg, &setup)?;
+            let parts = InputParts {
+                name: instance,
+                tag,
+                routable: cfg.bool("routable"),
+                account: Arc::clone(&account),
+                metrics: input_metrics,
+            };
+            let ctx = InputContext::new(parts, Arc::clone(&pipeline), shutdown.clone());
+            inputs.push(InputInstance {
+                plugin,
+                ctx,
+                account,
+            });
+        }
+
+        Ok(Engine {
+            service,
+            inputs,
+            outputs,
+            shutdown,
+            metrics,
+        })
+    }
+
+    /// The counters of every instance.
+    pub fn metrics(&self) -> &InstanceMetrics {
+        &self.metrics
+    }
+
+    pub fn service(&self) -> &ServiceConfig {
+        &self.service
+    }
+
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+}

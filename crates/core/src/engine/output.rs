@@ -1,0 +1,155 @@
+//! The output side of the engine: a queue per output, flush tasks with a
+//! `workers` limit, verdicts, and retries on the backoff schedule.
+//!
+//! Each flush is its own task, so a destination that hangs holds only its
+//! own flushes (at most `workers` of them); other outputs and every input
+//! go on. A chunk travels as an `Arc`: when the last output is done with
+//! it, its memory goes back to its input.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Semaphore};
+use tracing::Instrument;
+
+use crate::chunk::Chunk;
+use crate::metrics::OutputMetrics;
+use crate::plugin::{Output, Verdict};
+
+use super::retry::{Backoff, RetryLimit};
+
+/// One chunk's pending delivery to one output.
+struct Task {
+    chunk: Arc<Chunk>,
+    /// Retries already made.
+    retries: u32,
+}
+
+/// The engine's side of one output instance.
+pub(crate) struct OutputShared {
+    pub name: Arc<str>,
+    pub plugin: Arc<dyn Output>,
+    pub metrics: Arc<OutputMetrics>,
+    pub retry_limit: RetryLimit,
+    pub backoff: Backoff,
+    pub workers: usize,
+}
+
+/// Where chunks for one output are queued.
+#[derive(Clone)]
+pub(crate) struct OutputHandle {
+    tx: mpsc::UnboundedSender<Task>,
+}
+
+impl OutputHandle {
+    pub fn enqueue(&self, chunk: Arc<Chunk>) {
+        // The receiver lives as long as the engine; a send after it is
+        // gone only happens at exit, where the chunk is reported anyway.
+        let _ = self.tx.send(Task { chunk, retries: 0 });
+    }
+}
+
+/// Creates the queue of an output; `run` consumes it.
+pub(crate) fn queue(shared: Arc<OutputShared>) -> (OutputHandle, OutputRunner) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let runner = OutputRunner {
+        shared,
+        rx,
+        tx: tx.downgrade(),
+    };
+    (OutputHandle { tx }, runner)
+}
+
+pub(crate) struct OutputRunner {
+    shared: Arc<OutputShared>,
+    rx: mpsc::UnboundedReceiver<Task>,
+    // Weak, so retries do not keep the queue open on their own.
+    tx: mpsc::WeakUnboundedSender<Task>,
+}
+
+impl OutputRunner {
+    /// Starts a flush for every queued chunk, `workers` at a time.
+    pub async fn run(mut self) {
+        let slots = Arc::new(Semaphore::new(self.shared.workers.max(1)));
+        while let Some(task) = self.rx.recv().await {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return; // the semaphore is never closed
+            };
+            let shared = Arc::clone(&self.shared);
+            let tx = self.tx.clone();
+            let span = tracing::info_span!("output", name = %shared.name);
+            tokio::spawn(
+                async move {
+                    flush(&shared, task, tx).await;
+                    drop(slot);
+                }
+                .instrument(span),
+            );
+        }
+    }
+}
+
+async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<Task>) {
+    let chunk = &task.chunk;
+    tracing::debug!(tag = chunk.tag(), records = chunk.records(), "flush");
+    match shared.plugin.flush(chunk).await {
+        Verdict::Ok => {
+            shared.metrics.proc_records.add(chunk.records() as u64);
+            shared.metrics.proc_bytes.add(chunk.size() as u64);
+        }
+        Verdict::Retry(reason) => retry_later(shared, task, tx, &reason),
+        Verdict::Error(reason) => {
+            shared.metrics.errors.inc();
+            shared.metrics.dropped_records.add(chunk.records() as u64);
+            tracing::error!(
+                tag = chunk.tag(),
+                records = chunk.records(),
+                %reason,
+                "flush failed for good, chunk dropped for this output"
+            );
+        }
+    }
+}
+
+fn retry_later(
+    shared: &OutputShared,
+    task: Task,
+    tx: mpsc::WeakUnboundedSender<Task>,
+    reason: &str,
+) {
+    let chunk = &task.chunk;
+    if !shared.retry_limit.allows(task.retries) {
+        shared.metrics.retries_failed.inc();
+        shared.metrics.dropped_records.add(chunk.records() as u64);
+        tracing::error!(
+            tag = chunk.tag(),
+            records = chunk.records(),
+            retries = task.retries,
+            %reason,
+            "retries exhausted, chunk dropped for this output"
+        );
+        return;
+    }
+    shared.metrics.retries.inc();
+    if task.retries == 0 {
+        shared.metrics.retried_records.add(chunk.records() as u64);
+    }
+    let wait = shared.backoff.wait(task.retries);
+    tracing::warn!(
+        tag = chunk.tag(),
+        records = chunk.records(),
+        retry = task.retries + 1,
+        wait_secs = wait.as_secs(),
+        %reason,
+        "flush failed, retry scheduled"
+    );
+    let task = Task {
+        chunk: task.chunk,
+        retries: task.retries + 1,
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        if let Some(tx) = tx.upgrade() {
+            let _ = tx.send(task);
+        }
+    });
+}

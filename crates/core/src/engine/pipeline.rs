@@ -1,0 +1,88 @@
+//! The built pipeline that input contexts share: the filter chain, the
+//! output queues and the routes between them.
+
+use std::sync::Arc;
+
+use crate::chunk::Chunk;
+use crate::event::Event;
+use crate::metrics::FilterMetrics;
+use crate::plugin::Filter;
+use crate::router::{Matcher, Router};
+
+use super::output::OutputHandle;
+
+/// One configured filter.
+pub(crate) struct FilterInstance {
+    pub name: Arc<str>,
+    pub filter: Box<dyn Filter>,
+    pub metrics: Arc<FilterMetrics>,
+}
+
+pub(crate) struct Pipeline {
+    filters: Vec<FilterInstance>,
+    filter_routes: Router,
+    outputs: Vec<OutputHandle>,
+    output_routes: Router,
+}
+
+impl Pipeline {
+    pub fn new(
+        filters: Vec<(FilterInstance, Matcher)>,
+        outputs: Vec<(OutputHandle, Matcher)>,
+    ) -> Self {
+        let (filters, fm): (Vec<_>, Vec<_>) = filters.into_iter().unzip();
+        let (outputs, om): (Vec<_>, Vec<_>) = outputs.into_iter().unzip();
+        Pipeline {
+            filters,
+            filter_routes: Router::new(fm),
+            outputs,
+            output_routes: Router::new(om),
+        }
+    }
+
+    /// Indices of the filters that apply to `tag`, in configuration order.
+    pub fn filters_for(&self, tag: &str) -> Arc<[usize]> {
+        if self.filters.is_empty() {
+            return Arc::from([]);
+        }
+        self.filter_routes.route(tag)
+    }
+
+    /// Runs the chosen filters over `events`, counting what each drops or
+    /// adds.
+    pub fn apply_filters(&self, chosen: &[usize], tag: &str, events: &mut Vec<Event>) {
+        for &i in chosen {
+            if events.is_empty() {
+                return;
+            }
+            let f = &self.filters[i];
+            let before = events.len();
+            f.filter.filter(tag, events);
+            let after = events.len();
+            f.metrics.records.add(before as u64);
+            if after < before {
+                f.metrics.dropped.add((before - after) as u64);
+                tracing::trace!(filter = %f.name, dropped = before - after, "records dropped");
+            } else {
+                f.metrics.added.add((after - before) as u64);
+            }
+        }
+    }
+
+    /// Queues a sealed chunk on every output its tag routes to. A chunk
+    /// no output wants is released at once.
+    pub fn dispatch(&self, chunk: Arc<Chunk>) {
+        let routes = self.output_routes.route(chunk.tag());
+        if routes.is_empty() {
+            tracing::debug!(
+                tag = chunk.tag(),
+                records = chunk.records(),
+                "no route for chunk"
+            );
+            return;
+        }
+        for &i in routes.iter() {
+            self.outputs[i].enqueue(Arc::clone(&chunk));
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! `stdin`: one record per line of standard input.
+//!
+//! A line holding a JSON object becomes that record; any other line
+//! becomes `{"log": line}`. Option: `buffer_size` (bytes asked for per
+//! read, default 16k; lines of any length are kept whole). At EOF the last line is taken even without a
+//! newline and the input ends; when it is the only input, the engine then
+//! delivers everything and exits — unlike Fluent Bit, which can lose the
+//! records read just before EOF.
+
+use async_trait::async_trait;
+use sluice_core::config::{ConfigError, PluginConfig, PropKind, Property};
+use sluice_core::event::write_header;
+use sluice_core::plugin::{BuildInput, Input, InputContext, PluginError, Setup, Spec};
+use sluice_core::{msgpack, EventTime, Map};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+const PROPS: &[Property] = &[
+    Property::new(
+        "buffer_size",
+        PropKind::Size,
+        Some("16k"),
+        "Bytes asked for per read",
+    ),
+    Property::new(
+        "parser",
+        PropKind::Str,
+        None,
+        "Not supported yet: lines are read as JSON or as {\"log\": line}",
+    ),
+];
+
+pub const SPEC: Spec<BuildInput> = Spec {
+    name: "stdin",
+    description: "Read records from standard input, one per line",
+    properties: PROPS,
+    build,
+};
+
+struct Stdin {
+    read_size: usize,
+}
+
+fn build(cfg: &PluginConfig, _: &Setup) -> Result<Box<dyn Input>, ConfigError> {
+    if cfg.is_set("parser") {
+        // TODO: apply the named parser to each line, once parsers exist
+        // (the tail/parsers issue); until then refuse rather than ignore.
+        return Err(cfg.error("parser", "parsers are not supported by this build yet"));
+    }
+    let read_size = cfg
+        .size("buffer_size")
+        .unwrap_or(16 * 1024)
+        .clamp(1024, 64 << 20) as usize;
+    Ok(Box::new(Stdin { read_size }))
+}
+
+#[async_trait]
+impl Input for Stdin {
+    async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError> {
+        read_lines(tokio::io::stdin(), &ctx, self.read_size.max(64 * 1024)).await
+    }
+}
+
+/// Reads `src` to its end, appending one record per line.
+pub(crate) async fn read_lines(
+    mut src: impl AsyncRead + Unpin,
+    ctx: &InputContext,
+    read_size: usize,
+) -> Result<(), PluginError> {
+    let mut pending: Vec<u8> = Vec::with_capacity(read_size * 2);
+    let mut batch = LineBatch::default();
+    loop {
+        ctx.ready().await;
+        pending.reserve(read_size);
+        let n = src.read_buf(&mut pending).await?;
+        let eof = n == 0;
+        let consumed = batch.frame(&pending, eof);
+        pending.drain(..consumed);
+        batch.flush(ctx);
+        if eof {
+            return Ok(());
+        }
+    }
+}
+
+/// Encodes lines into events, reusing one buffer.
+#[derive(Default)]
+struct LineBatch {
+    buf: Vec<u8>,
+    records: usize,
+    errors: usize,
+}
+
+impl LineBatch {
+    /// Encodes every whole line of `data` (and, at EOF, the rest) and
+    /// returns how many bytes were used.
+    fn frame(&mut self, data: &[u8], eof: bool) -> usize {
+        let time = EventTime::now();
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            self.line(&data[start..nl], time);
+            start = nl + 1;
+        }
+        if eof && start < data.len() {
+            self.line(&data[start..], time);
+            start = data.len();
+        }
+        start
+    }
+
+    fn line(&mut self, line: &[u8], time: EventTime) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return;
+        }
+        let mark = self.buf.len();
+        write_header(&mut self.buf, time, &Map::new());
+        let body_at = self.buf.len();
+        let looks_json = line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if !(looks_json && super::json_object(line, &mut self.buf).is_ok()) {
+            self.buf.truncate(body_at);
+            if looks_json {
+                self.errors += 1;
+            }
+            self.buf.push(0x81);
+            msgpack::write_str(&mut self.buf, "log");
+            msgpack::write_str_bytes(&mut self.buf, line);
+        }
+        debug_assert!(self.buf.len() > mark);
+        self.records += 1;
+    }
+
+    fn flush(&mut self, ctx: &InputContext) {
+        if self.errors > 0 {
+            tracing::debug!(
+                lines = self.errors,
+                "lines looked like JSON but did not parse; kept as log"
+            );
+            self.errors = 0;
+        }
+        if self.records > 0 {
+            ctx.append(ctx.tag(), &self.buf, self.records);
+        }
+        self.buf.clear();
+        self.records = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::event::Events;
+    use sluice_core::Value;
+
+    fn bodies(batch: &LineBatch) -> Vec<Map> {
+        Events::new(&batch.buf)
+            .map(|e| e.unwrap().decode().unwrap().body)
+            .collect()
+    }
+
+    #[test]
+    fn json_lines_and_plain_lines() {
+        let mut b = LineBatch::default();
+        let used = b.frame(b"{\"a\":1}\nplain text\r\n\n{broken\npartial", false);
+        assert_eq!(used, 36);
+        let got = bodies(&b);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].get("a"), Some(&Value::UInt(1)));
+        assert_eq!(got[1].get("log"), Some(&Value::Str("plain text".into())));
+        assert_eq!(got[2].get("log"), Some(&Value::Str("{broken".into())));
+    }
+
+    #[test]
+    fn last_line_without_newline_is_kept_at_eof() {
+        let mut b = LineBatch::default();
+        assert_eq!(b.frame(b"one\ntwo", true), 7);
+        assert_eq!(bodies(&b).len(), 2);
+    }
+}
