@@ -9,32 +9,34 @@
 
 pub mod classic;
 mod error;
+mod include;
 mod model;
+mod parsers_file;
 pub mod props;
+mod vars;
 pub mod yaml;
+mod yaml_tree;
 
 pub use error::ConfigError;
 pub use model::{Config, Entry, Origin, Section, SectionKind};
+pub use parsers_file::load_parsers_file;
 pub use props::{PluginConfig, PropKind, Property};
 
 use std::path::Path;
 
 /// Reads a configuration file, choosing the front end by its extension
-/// (`.yaml`/`.yml` are YAML, anything else is classic).
+/// (`.yaml`/`.yml` are YAML, anything else is classic), then the parsers
+/// files its SERVICE section names.
 ///
 /// # Errors
-/// Any error of the front end: a missing file, bad syntax, an include loop.
+/// Any error of the front end: a missing file, bad syntax, an include
+/// loop; or a parsers file that cannot be read.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
-    let is_yaml = matches!(
-        path.extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("yaml" | "yml")
-    );
-    if is_yaml {
-        yaml::load(path)
-    } else {
-        classic::load(path)
-    }
+    let mut config = match include::Format::of(path) {
+        include::Format::Yaml => yaml::load(path)?,
+        include::Format::Classic => classic::load(path)?,
+    };
+    let base_dir = path.parent().unwrap_or(Path::new(""));
+    parsers_file::load_service_parsers(base_dir, &mut config)?;
+    Ok(config)
 }

@@ -249,6 +249,13 @@ impl PluginConfig {
             .collect()
     }
 
+    /// Every entry the user wrote, in order, with its lowercase key; for
+    /// plugins whose rules of different keys apply in the order written
+    /// (`modify`).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter().map(|(k, e)| (k.as_str(), e))
+    }
+
     pub fn bool(&self, key: &str) -> bool {
         self.str(key)
             .and_then(|v| parse_bool(v).ok())
