@@ -12,5 +12,9 @@ use sluice_core::registry::Registry;
 
 /// Every plugin this build knows.
 pub fn registry() -> Registry {
-    Registry { inputs: inputs::specs(), filters: filters::specs(), outputs: outputs::specs() }
+    Registry {
+        inputs: inputs::specs(),
+        filters: filters::specs(),
+        outputs: outputs::specs(),
+    }
 }
