@@ -57,7 +57,11 @@ impl Engine {
 
         let ticker = tokio::spawn(tick(contexts.clone(), service.flush));
         let stopped = wait_inputs(&mut tasks, &shutdown).await;
+        // An aborted task that is running on another worker goes on until
+        // its next await and may append meanwhile: wait for every one to
+        // end, so the seal below catches its last events.
         tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
         ticker.abort();
         for ctx in &contexts {
             ctx.seal_all();
