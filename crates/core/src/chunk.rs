@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::ack::ChunkHold;
 use crate::event::Events;
 use crate::memory::Lease;
 
@@ -25,6 +26,8 @@ pub struct Chunk {
     records: usize,
     // Held for its Drop: returns the bytes to the input's account.
     _lease: Option<Lease>,
+    // Held for its Drop: tells the input these appends are done.
+    _hold: Option<ChunkHold>,
 }
 
 impl Chunk {
@@ -36,6 +39,7 @@ impl Chunk {
             data,
             records,
             _lease: None,
+            _hold: None,
         }
     }
 
@@ -45,6 +49,7 @@ impl Chunk {
         data: Vec<u8>,
         records: usize,
         lease: Lease,
+        hold: ChunkHold,
     ) -> Self {
         Chunk {
             tag,
@@ -52,6 +57,7 @@ impl Chunk {
             data,
             records,
             _lease: Some(lease),
+            _hold: Some(hold),
         }
     }
 

@@ -5,6 +5,7 @@
 //! Plugins depend on this crate and on nothing of each other; the binary
 //! wires a [`registry::Registry`] of them into an [`engine::Engine`].
 
+pub mod ack;
 pub mod chunk;
 pub mod config;
 pub mod engine;

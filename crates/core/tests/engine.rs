@@ -21,23 +21,31 @@ use sluice_core::shutdown::Shutdown;
 use sluice_core::{Chunk, Event, EventTime, Map};
 use tokio::time::Instant;
 
-/// Appends `records` records, `batch` at a time, then ends.
+/// Appends `records` records, `batch` at a time, then ends. With
+/// `await_done`, it then waits until its appends are done with and notes
+/// how many records the output had delivered by then.
 struct Script {
     records: usize,
     batch: usize,
+    await_done: bool,
 }
 
 const SCRIPT_PROPS: &[Property] = &[
     Property::new("records", PropKind::Int, Some("1"), "records to append"),
     Property::new("batch", PropKind::Int, Some("1"), "records per append"),
+    Property::new("await_done", PropKind::Bool, Some("off"), "wait for acks"),
 ];
 
 fn build_script(cfg: &PluginConfig, _: &Setup) -> Result<Box<dyn Input>, ConfigError> {
     Ok(Box::new(Script {
         records: cfg.int("records").unwrap_or(1) as usize,
         batch: cfg.int("batch").unwrap_or(1) as usize,
+        await_done: cfg.bool("await_done"),
     }))
 }
+
+/// Delivered record counts seen by `Script` when its appends were done.
+static DONE_SEEN: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 #[async_trait]
 impl Input for Script {
@@ -53,8 +61,13 @@ impl Input for Script {
                 body.insert("pad", "x".repeat(100).into());
                 Event::new(EventTime::new(1, 0), body).encode(&mut buf);
             }
-            ctx.append(ctx.tag(), &buf, count);
+            let cp = ctx.append(ctx.tag(), &buf, count);
             n += count;
+            if self.await_done {
+                ctx.wait_done(cp).await;
+                let delivered = FLAKY.with(|f| f.borrow().as_ref().map(|f| f.delivered()));
+                DONE_SEEN.lock().unwrap().push(delivered.unwrap_or(0));
+            }
             tokio::task::yield_now().await;
         }
         Ok(())
@@ -69,6 +82,12 @@ struct Flaky {
     delivered: AtomicUsize,
     /// When set, a flush waits for a permit first (a slow destination).
     gate: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Flaky {
+    fn delivered(&self) -> usize {
+        self.delivered.load(Ordering::SeqCst)
+    }
 }
 
 #[async_trait]
@@ -285,4 +304,38 @@ async fn stop_request_gives_up_after_grace() {
     let took = started.elapsed();
     assert!(took <= Duration::from_secs(6), "{took:?}");
     assert_eq!(flaky.delivered.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn appends_are_done_only_after_their_chunk_is_delivered() {
+    let flaky = install(Flaky {
+        answers: Mutex::new(vec![retry("down")]),
+        ..Default::default()
+    });
+    let cfg = config(
+        &[
+            ("flush", "1"),
+            ("scheduler.base", "3"),
+            ("scheduler.cap", "3"),
+        ],
+        &[
+            ("name", "script"),
+            ("records", "6"),
+            ("batch", "2"),
+            ("await_done", "on"),
+        ],
+        &[("name", "flaky"), ("retry_limit", "3")],
+    );
+    let engine = Engine::build(cfg, &registry(), Shutdown::new()).unwrap();
+    let started = Instant::now();
+    let report = engine.run().await;
+
+    assert_eq!(report.undelivered_bytes, 0);
+    assert_eq!(flaky.delivered(), 6);
+    // Each batch waits for its own chunk: the first one through a retry.
+    assert_eq!(*DONE_SEEN.lock().unwrap(), vec![2, 4, 6]);
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "waited the retry"
+    );
 }

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::ack::{Checkpoint, ChunkHold, Progress};
 use crate::chunk::{Chunk, CHUNK_SIZE_LIMIT};
 use crate::event::{Event, Events};
 use crate::memory::Account;
@@ -25,6 +26,8 @@ struct OpenChunk {
     tag: Arc<str>,
     data: Vec<u8>,
     records: usize,
+    /// The checkpoint of the append that opened it.
+    first: u64,
 }
 
 impl OpenChunk {
@@ -43,6 +46,7 @@ struct Shared {
     routable: bool,
     account: Arc<Account>,
     metrics: Arc<InputMetrics>,
+    progress: Arc<Progress>,
     open: Mutex<HashMap<Box<str>, OpenChunk>>,
     pipeline: Arc<Pipeline>,
     shutdown: Shutdown,
@@ -82,6 +86,7 @@ impl InputContext {
                 routable: parts.routable,
                 account: parts.account,
                 metrics: parts.metrics,
+                progress: Arc::default(),
                 open: Mutex::new(HashMap::new()),
                 pipeline,
                 shutdown,
@@ -126,33 +131,45 @@ impl InputContext {
     }
 
     /// Appends one decoded event under `tag`.
-    pub fn append_event(&self, tag: &str, event: &Event) {
+    pub fn append_event(&self, tag: &str, event: &Event) -> Checkpoint {
         let mut buf = Vec::with_capacity(128);
         event.encode(&mut buf);
-        self.append(tag, &buf, 1);
+        self.append(tag, &buf, 1)
     }
 
     /// Appends `records` events, already encoded in chunk layout, under
-    /// `tag`.
-    pub fn append(&self, tag: &str, data: &[u8], records: usize) {
+    /// `tag`. The checkpoint tells when they are done with: see
+    /// [`InputContext::done`].
+    pub fn append(&self, tag: &str, data: &[u8], records: usize) -> Checkpoint {
         let shared = &*self.inner;
         shared.metrics.records.add(records as u64);
         shared.metrics.bytes.add(data.len() as u64);
         let filters = shared.pipeline.filters_for(tag);
         if filters.is_empty() {
-            self.store(tag, data, records);
-            return;
+            return self.store(tag, data, records);
         }
         let mut events = self.decode(data);
         shared.pipeline.apply_filters(&filters, tag, &mut events);
         if events.is_empty() {
-            return;
+            return Checkpoint(shared.progress.begin(false));
         }
         let mut buf = Vec::with_capacity(data.len());
         for e in &events {
             e.encode(&mut buf);
         }
-        self.store(tag, &buf, events.len());
+        self.store(tag, &buf, events.len())
+    }
+
+    /// The highest checkpoint up to which every append is done with:
+    /// each of its chunks was delivered to, or dropped with a counted
+    /// reason by, every route. Undelivered chunks at exit never count.
+    pub fn done(&self) -> Checkpoint {
+        self.inner.progress.done()
+    }
+
+    /// Waits until the appends up to `cp` are done with.
+    pub async fn wait_done(&self, cp: Checkpoint) {
+        self.inner.progress.wait(cp).await
     }
 
     fn decode(&self, data: &[u8]) -> Vec<Event> {
@@ -172,7 +189,7 @@ impl InputContext {
         self.inner.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn store(&self, tag: &str, data: &[u8], records: usize) {
+    fn store(&self, tag: &str, data: &[u8], records: usize) -> Checkpoint {
         let shared = &*self.inner;
         shared.account.add(data.len());
         let mut open = self.open();
@@ -181,19 +198,26 @@ impl InputContext {
                 tag: Arc::from(tag),
                 data: Vec::new(),
                 records: 0,
+                first: 0,
             };
             open.insert(tag.into(), chunk);
         }
         let Some(chunk) = open.get_mut(tag) else {
-            return; // inserted just above, under the same lock
+            unreachable!("open chunk inserted just above, under the same lock");
         };
+        let seq = shared.progress.begin(chunk.records == 0);
+        if chunk.records == 0 {
+            chunk.first = seq;
+        }
         chunk.data.extend_from_slice(data);
         chunk.records += records;
         if chunk.data.len() >= CHUNK_SIZE_LIMIT {
             let tag = Arc::clone(&chunk.tag);
+            let first = chunk.first;
             let (data, records) = chunk.take();
-            self.seal(tag, data, records);
+            self.seal(tag, data, records, first);
         }
+        Checkpoint(seq)
     }
 
     /// Seals every open chunk; the engine calls this on each flush tick
@@ -203,8 +227,9 @@ impl InputContext {
         for chunk in open.values_mut() {
             if chunk.records > 0 {
                 let tag = Arc::clone(&chunk.tag);
+                let first = chunk.first;
                 let (data, records) = chunk.take();
-                self.seal(tag, data, records);
+                self.seal(tag, data, records, first);
             }
         }
         // Tags come and go (one per file, per sender): forget the idle ones.
@@ -213,10 +238,11 @@ impl InputContext {
 
     /// Turns an open chunk into a sealed one and routes it. Called with
     /// the open-chunk lock held, which keeps chunks in order.
-    fn seal(&self, tag: Arc<str>, data: Vec<u8>, records: usize) {
+    fn seal(&self, tag: Arc<str>, data: Vec<u8>, records: usize, first: u64) {
         let shared = &*self.inner;
         let lease = shared.account.lease(data.len());
-        let chunk = Chunk::leased(tag, Arc::clone(&shared.name), data, records, lease);
+        let hold = ChunkHold::new(Arc::clone(&shared.progress), first);
+        let chunk = Chunk::leased(tag, Arc::clone(&shared.name), data, records, lease, hold);
         if !shared.routable {
             return;
         }

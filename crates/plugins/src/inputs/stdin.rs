@@ -161,7 +161,7 @@ mod tests {
     fn json_lines_and_plain_lines() {
         let mut b = LineBatch::default();
         let used = b.frame(b"{\"a\":1}\nplain text\r\n\n{broken\npartial", false);
-        assert_eq!(used, 36);
+        assert_eq!(used, 29, "the unterminated tail waits for more");
         let got = bodies(&b);
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].get("a"), Some(&Value::UInt(1)));
