@@ -55,7 +55,12 @@ pub fn parse_json_lines(text: &str) -> Vec<serde_json::Value> {
 /// Runs sluice with `args`, writes `stdin` to it and closes it, and waits
 /// for it to exit (killing it after `timeout`).
 pub fn run(args: &[&str], stdin: &[u8], timeout: Duration) -> Output {
-    let mut child = spawn(args);
+    feed_and_wait(spawn(args), stdin, timeout)
+}
+
+/// Writes `stdin` to a started child and closes it, then waits for it to
+/// exit (killing it after `timeout`).
+pub fn feed_and_wait(mut child: Child, stdin: &[u8], timeout: Duration) -> Output {
     let mut input = child.stdin.take().expect("stdin piped");
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
