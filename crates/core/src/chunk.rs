@@ -9,6 +9,7 @@
 //! the input.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::ack::ChunkHold;
 use crate::event::Events;
@@ -24,6 +25,7 @@ pub struct Chunk {
     input: Arc<str>,
     data: Vec<u8>,
     records: usize,
+    sealed: Instant,
     // Held for its Drop: returns the bytes to the input's account.
     _lease: Option<Lease>,
     // Held for its Drop: tells the input these appends are done.
@@ -38,6 +40,7 @@ impl Chunk {
             input: Arc::from(""),
             data,
             records,
+            sealed: Instant::now(),
             _lease: None,
             _hold: None,
         }
@@ -56,6 +59,7 @@ impl Chunk {
             input,
             data,
             records,
+            sealed: Instant::now(),
             _lease: Some(lease),
             _hold: Some(hold),
         }
@@ -81,6 +85,11 @@ impl Chunk {
 
     pub fn records(&self) -> usize {
         self.records
+    }
+
+    /// When the chunk was sealed; delivery latency counts from here.
+    pub fn sealed(&self) -> Instant {
+        self.sealed
     }
 
     pub fn size(&self) -> usize {

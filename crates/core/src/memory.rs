@@ -11,6 +11,8 @@ use tokio::sync::Notify;
 pub struct Account {
     name: Arc<str>,
     used: AtomicUsize,
+    /// Sealed chunks alive (not yet released by every route).
+    chunks: AtomicUsize,
     /// 0 means no limit.
     limit: usize,
     paused: AtomicBool,
@@ -22,6 +24,7 @@ impl Account {
         Arc::new(Account {
             name,
             used: AtomicUsize::new(0),
+            chunks: AtomicUsize::new(0),
             limit,
             paused: AtomicBool::new(false),
             drained: Notify::new(),
@@ -30,6 +33,11 @@ impl Account {
 
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
+    }
+
+    /// Sealed chunks of this input still held by some route.
+    pub fn chunks(&self) -> usize {
+        self.chunks.load(Ordering::Relaxed)
     }
 
     pub fn limit(&self) -> usize {
@@ -51,6 +59,7 @@ impl Account {
 
     /// Turns `bytes` already counted by [`Account::add`] into a lease.
     pub fn lease(self: &Arc<Self>, bytes: usize) -> Lease {
+        self.chunks.fetch_add(1, Ordering::Relaxed);
         Lease {
             account: Arc::clone(self),
             bytes,
@@ -58,6 +67,7 @@ impl Account {
     }
 
     fn release(&self, bytes: usize) {
+        self.chunks.fetch_sub(1, Ordering::Relaxed);
         let used = self.used.fetch_sub(bytes, Ordering::Relaxed) - bytes;
         if self.limit > 0 && used < self.limit && self.paused.swap(false, Ordering::Relaxed) {
             tracing::info!(input = %self.name, used, limit = self.limit, "input resumed");

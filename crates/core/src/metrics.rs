@@ -2,6 +2,7 @@
 //! count and the HTTP API can read them without locks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// A counter that only goes up.
 #[derive(Debug, Default)]
@@ -44,7 +45,7 @@ pub struct OutputMetrics {
     /// Records and bytes delivered.
     pub proc_records: Counter,
     pub proc_bytes: Counter,
-    /// Flushes that answered `Error`.
+    /// Flushes that failed, retriable or not (Fluent Bit counts both).
     pub errors: Counter,
     /// Flushes that answered `Retry` and were scheduled again.
     pub retries: Counter,
@@ -54,4 +55,70 @@ pub struct OutputMetrics {
     pub dropped_records: Counter,
     /// Records that needed at least one retry.
     pub retried_records: Counter,
+    /// Time from a chunk's sealing to its delivery here.
+    pub latency: Histogram,
+}
+
+/// Upper bounds, in seconds, of the latency histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0];
+
+/// A histogram of durations over [`LATENCY_BUCKETS`], updated without
+/// locks.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations at or below each bound (not cumulative).
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    /// The sum of observations, in microseconds.
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|&b| secs <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bucket, as Prometheus wants them.
+    pub fn cumulative(&self) -> [u64; LATENCY_BUCKETS.len()] {
+        let mut out = [0; LATENCY_BUCKETS.len()];
+        let mut running = 0;
+        for (o, b) in out.iter_mut().zip(&self.buckets) {
+            running += b.load(Ordering::Relaxed);
+            *o = running;
+        }
+        out
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn sum_secs(&self) -> f64 {
+        self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_counts_cumulatively_and_overflows_into_inf() {
+        let h = Histogram::default();
+        h.observe(Duration::from_millis(200));
+        h.observe(Duration::from_secs(3));
+        h.observe(Duration::from_secs(500));
+        let c = h.cumulative();
+        assert_eq!(c[0], 1);
+        assert_eq!(c[4], 2, "3 s falls in the 5 s bucket");
+        assert_eq!(c[9], 2, "500 s is only in +Inf");
+        assert_eq!(h.count(), 3);
+        assert!((h.sum_secs() - 503.2).abs() < 1e-6);
+    }
 }

@@ -4,6 +4,7 @@
 //! Everything that decides behaviour lives in `sluice-core` and the
 //! plugins; this file only wires them together.
 
+mod api;
 mod cli;
 mod help;
 mod logging;
@@ -73,10 +74,33 @@ fn run(args: RunArgs, registry: &sluice_core::registry::Registry) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime; {e}")),
     };
-    let report = runtime.block_on(async {
-        tokio::spawn(watch_signals(shutdown));
-        engine.run().await
+    let api = engine.service().http.clone().map(|http| {
+        let state = api::ApiState::new(
+            engine.metrics().clone(),
+            api::PluginNames::of(registry),
+            engine.service().health,
+            engine.service().hot_reload,
+            engine.service().storage_metrics,
+        );
+        (http, std::sync::Arc::new(state))
     });
+    let report = runtime.block_on(async {
+        if let Some((http, state)) = api {
+            match api::bind(&http.listen, http.port).await {
+                Ok(listener) => drop(tokio::spawn(api::serve(listener, state))),
+                Err(e) => {
+                    let addr = format!("{}:{}", http.listen, http.port);
+                    return Err(format!("cannot serve the http api on {addr}; {e}"));
+                }
+            }
+        }
+        tokio::spawn(watch_signals(shutdown));
+        Ok(engine.run().await)
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
     // Flushes abandoned after Grace may still hold tasks: do not wait.
     runtime.shutdown_background();
     if report.undelivered_bytes > 0 {

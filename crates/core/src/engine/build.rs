@@ -31,6 +31,9 @@ pub(crate) struct InputInstance {
 #[derive(Debug, Default, Clone)]
 pub struct InstanceMetrics {
     pub inputs: Vec<(Arc<str>, Arc<InputMetrics>)>,
+    /// Each input's memory account (bytes held, limit, paused), in the
+    /// order of `inputs`.
+    pub input_memory: Vec<Arc<Account>>,
     pub filters: Vec<(Arc<str>, Arc<FilterMetrics>)>,
     pub outputs: Vec<(Arc<str>, Arc<OutputMetrics>)>,
 }
@@ -214,6 +217,7 @@ impl Engine {
             metrics
                 .inputs
                 .push((Arc::clone(&instance), Arc::clone(&input_metrics)));
+            metrics.input_memory.push(Arc::clone(&account));
             let plugin = (spec.build)(&cfg, &setup)?;
             let parts = InputParts {
                 name: instance,

@@ -19,4 +19,4 @@ pub use build::{Engine, InstanceMetrics};
 pub use input::InputContext;
 pub use retry::{Backoff, RetryLimit};
 pub use run::Report;
-pub use service::{ServiceConfig, SERVICE_PROPS};
+pub use service::{HealthConfig, HttpServerConfig, ServiceConfig, SERVICE_PROPS};

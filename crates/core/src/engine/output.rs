@@ -95,8 +95,12 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
         Verdict::Ok => {
             shared.metrics.proc_records.add(chunk.records() as u64);
             shared.metrics.proc_bytes.add(chunk.size() as u64);
+            shared.metrics.latency.observe(chunk.sealed().elapsed());
         }
-        Verdict::Retry(reason) => retry_later(shared, task, tx, &reason),
+        Verdict::Retry(reason) => {
+            shared.metrics.errors.inc();
+            retry_later(shared, task, tx, &reason)
+        }
         Verdict::Error(reason) => {
             shared.metrics.errors.inc();
             shared.metrics.dropped_records.add(chunk.records() as u64);

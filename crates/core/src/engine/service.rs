@@ -177,7 +177,7 @@ pub const SERVICE_PROPS: &[Property] = &[
         "storage.metrics",
         PropKind::Bool,
         Some("off"),
-        "Expose storage metrics",
+        "Serve /api/v1/storage",
     ),
     Property::new(
         "storage.keep.rejected",
@@ -224,15 +224,7 @@ pub const SERVICE_PROPS: &[Property] = &[
 ];
 
 /// Keys accepted for compatibility whose feature sluice lacks so far.
-const NOT_YET: &[&str] = &[
-    "streams_file",
-    "plugins_file",
-    "http_server",
-    "health_check",
-    "hot_reload",
-    "storage.path",
-    "storage.metrics",
-];
+const NOT_YET: &[&str] = &["streams_file", "plugins_file", "hot_reload", "storage.path"];
 
 /// The settings the engine uses.
 #[derive(Debug, Clone)]
@@ -242,6 +234,30 @@ pub struct ServiceConfig {
     pub log_level: String,
     pub log_file: Option<String>,
     pub backoff: Backoff,
+    /// The monitoring API, when `HTTP_Server` is on.
+    pub http: Option<HttpServerConfig>,
+    pub health: HealthConfig,
+    pub hot_reload: bool,
+    /// `storage.metrics`: serve `/api/v1/storage`.
+    pub storage_metrics: bool,
+}
+
+/// `HTTP_Listen` and `HTTP_Port`.
+#[derive(Debug, Clone)]
+pub struct HttpServerConfig {
+    pub listen: String,
+    pub port: u16,
+}
+
+/// `Health_Check` and its thresholds: unhealthy when, within the last
+/// `period`, outputs failed more than `errors` flushes or exhausted more
+/// than `retry_failures` chunks' retries.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthConfig {
+    pub enabled: bool,
+    pub errors: u64,
+    pub retry_failures: u64,
+    pub period: Duration,
 }
 
 impl ServiceConfig {
@@ -276,7 +292,38 @@ impl ServiceConfig {
                 );
             }
         }
+        let http = cfg.bool("http_server").then(|| HttpServerConfig {
+            listen: cfg.str("http_listen").unwrap_or("0.0.0.0").to_owned(),
+            port: 0,
+        });
+        let http = match http {
+            Some(mut h) => {
+                let port = cfg.int("http_port").unwrap_or(2020);
+                h.port = u16::try_from(port)
+                    .map_err(|_| cfg.error("http_port", "must be between 0 and 65535"))?;
+                Some(h)
+            }
+            None => None,
+        };
+        let count = |key: &str| {
+            let n = cfg.int(key).unwrap_or(5);
+            u64::try_from(n).map_err(|_| cfg.error(key, "must not be negative"))
+        };
+        let period = cfg.int("hc_period").unwrap_or(60);
+        if period < 1 {
+            return Err(cfg.error("hc_period", "must be at least 1 second"));
+        }
+        let health = HealthConfig {
+            enabled: cfg.bool("health_check"),
+            errors: count("hc_errors_count")?,
+            retry_failures: count("hc_retry_failure_count")?,
+            period: Duration::from_secs(period as u64),
+        };
         Ok(ServiceConfig {
+            http,
+            health,
+            hot_reload: cfg.bool("hot_reload"),
+            storage_metrics: cfg.bool("storage.metrics"),
             flush,
             grace: cfg.time("grace").unwrap_or(Duration::from_secs(5)),
             log_level,

@@ -142,3 +142,34 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// An HTTP answer fetched with curl.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Fetches `url` with curl (`extra` are more curl flags); `None` when
+/// curl could not connect.
+pub fn curl(url: &str, extra: &[&str]) -> Option<HttpAnswer> {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl is installed (scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n')?;
+    let status: u16 = code.trim().parse().ok()?;
+    (status != 0).then(|| HttpAnswer {
+        status,
+        body: body.to_owned(),
+    })
+}
