@@ -139,6 +139,19 @@ fn endpoints_answer_with_fluent_bit_shapes() {
     assert!(out.status.success(), "{}", out.stderr);
 }
 
+/// promtool as scripts/test lays it out (or `SLUICE_PROMTOOL`).
+fn promtool() -> String {
+    if let Ok(p) = std::env::var("SLUICE_PROMTOOL") {
+        return p;
+    }
+    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-tools/usr/bin/promtool");
+    assert!(
+        std::path::Path::new(p).exists(),
+        "no promtool at {p}; scripts/test fetches it"
+    );
+    p.to_owned()
+}
+
 #[test]
 fn prometheus_text_passes_promtool_and_has_every_family() {
     let api = Api::start(PIPELINE);
@@ -150,8 +163,7 @@ fn prometheus_text_passes_promtool_and_has_every_family() {
     });
     for path in ["/api/v1/metrics/prometheus", "/api/v2/metrics/prometheus"] {
         let text = api.get(path).body;
-        let promtool = std::env::var("SLUICE_PROMTOOL")
-            .expect("SLUICE_PROMTOOL names promtool; run the suite with scripts/test");
+        let promtool = promtool();
         let mut check = Command::new(&promtool)
             .args(["check", "metrics"])
             .stdin(Stdio::piped())
