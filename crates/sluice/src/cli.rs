@@ -42,6 +42,7 @@ Options:
   -t, --tag=TAG          set the tag of the input named last
   -f, --flush=SECONDS    flush interval (default 1)
   -R, --parser=FILE      load a parsers file
+  -Y, --enable-hot-reload  reload the configuration on SIGHUP or the HTTP API
   -l, --log_file=FILE    write the process log to FILE
   -v, --verbose          more log output (-vv for trace)
   -q, --quiet            log nothing
@@ -116,6 +117,10 @@ pub fn parse(argv: &[String]) -> Result<Action, ConfigError> {
             "-c" | "--config" => p.config_file = Some(value(&flag)?.into()),
             "-R" | "--parser" => p.parsers_files.push(value(&flag)?.into()),
             "-l" | "--log_file" => p.args.log_file = Some(value(&flag)?),
+            "-Y" | "--enable-hot-reload" => {
+                p.service
+                    .push(("hot_reload".into(), "on".into(), flag.clone()))
+            }
             "-f" | "--flush" => p
                 .service
                 .push(("flush".into(), value(&flag)?, flag.clone())),

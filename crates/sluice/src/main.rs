@@ -8,8 +8,10 @@ mod api;
 mod cli;
 mod help;
 mod logging;
+mod supervise;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use sluice_core::engine::{Engine, ServiceConfig};
 use sluice_core::shutdown::Shutdown;
@@ -34,7 +36,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Action::PluginHelp(kind, name) => help::print_plugin(&registry, kind, &name),
-        Action::Run(args) => run(*args, &registry),
+        Action::Run(args) => run(*args, argv, registry),
     }
 }
 
@@ -43,7 +45,7 @@ fn fail(err: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn run(args: RunArgs, registry: &sluice_core::registry::Registry) -> ExitCode {
+fn run(args: RunArgs, argv: Vec<String>, registry: sluice_core::registry::Registry) -> ExitCode {
     let service = match ServiceConfig::from_section(&args.config.service) {
         Ok(s) => s,
         Err(e) => return fail(&e),
@@ -58,7 +60,7 @@ fn run(args: RunArgs, registry: &sluice_core::registry::Registry) -> ExitCode {
     }
 
     let shutdown = Shutdown::new();
-    let engine = match Engine::build(args.config, registry, shutdown.clone()) {
+    let engine = match Engine::build(args.config, &registry, shutdown.clone()) {
         Ok(e) => e,
         Err(e) => return fail(&e),
     };
@@ -74,16 +76,25 @@ fn run(args: RunArgs, registry: &sluice_core::registry::Registry) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime; {e}")),
     };
+    let hot_reload = engine.service().hot_reload;
+    let (reload_tx, reloads) = tokio::sync::mpsc::channel(1);
     let api = engine.service().http.clone().map(|http| {
         let state = api::ApiState::new(
             engine.metrics().clone(),
-            api::PluginNames::of(registry),
+            api::PluginNames::of(&registry),
             engine.service().health,
-            engine.service().hot_reload,
+            hot_reload.then(|| reload_tx.clone()),
             engine.service().storage_metrics,
         );
-        (http, std::sync::Arc::new(state))
+        (http, Arc::new(state))
     });
+    let supervisor = supervise::Supervisor {
+        argv,
+        registry,
+        shutdown: shutdown.clone(),
+        reloads,
+        api: api.as_ref().map(|(_, state)| Arc::clone(state)),
+    };
     let report = runtime.block_on(async {
         if let Some((http, state)) = api {
             match api::bind(&http.listen, http.port).await {
@@ -94,8 +105,9 @@ fn run(args: RunArgs, registry: &sluice_core::registry::Registry) -> ExitCode {
                 }
             }
         }
-        tokio::spawn(watch_signals(shutdown));
-        Ok(engine.run().await)
+        let reload = hot_reload.then_some(reload_tx);
+        tokio::spawn(watch_signals(shutdown, reload));
+        Ok(supervisor.run(engine).await)
     });
     let report = match report {
         Ok(r) => r,
@@ -109,25 +121,37 @@ fn run(args: RunArgs, registry: &sluice_core::registry::Registry) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// SIGTERM or SIGINT asks for a graceful stop; a second one exits at once.
-async fn watch_signals(shutdown: Shutdown) {
+/// SIGTERM or SIGINT asks for a graceful stop; a second one exits at
+/// once. SIGHUP asks for a hot reload when `Hot_Reload` is on.
+async fn watch_signals(shutdown: Shutdown, reload: Option<tokio::sync::mpsc::Sender<()>>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stop sluice with SIGKILL");
         return;
     };
-    for n in 0.. {
+    let mut stops = 0;
+    loop {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
+            _ = hup.recv() => {
+                match &reload {
+                    // A full channel means a reload is already pending.
+                    Some(tx) => drop(tx.try_send(())),
+                    None => tracing::warn!("SIGHUP ignored: hot_reload is off"),
+                }
+                continue;
+            }
         }
-        if n > 0 {
+        if stops > 0 {
             tracing::warn!("second stop signal; exiting without draining");
             std::process::exit(130);
         }
+        stops += 1;
         tracing::info!("stop signal received");
         shutdown.trigger();
     }

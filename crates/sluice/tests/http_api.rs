@@ -144,7 +144,10 @@ fn promtool() -> String {
     if let Ok(p) = std::env::var("SLUICE_PROMTOOL") {
         return p;
     }
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-tools/usr/bin/promtool");
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/test-tools/usr/bin/promtool"
+    );
     assert!(
         std::path::Path::new(p).exists(),
         "no promtool at {p}; scripts/test fetches it"

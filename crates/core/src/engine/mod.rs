@@ -18,5 +18,5 @@ mod service;
 pub use build::{Engine, InstanceMetrics};
 pub use input::InputContext;
 pub use retry::{Backoff, RetryLimit};
-pub use run::Report;
+pub use run::{Ended, Report};
 pub use service::{HealthConfig, HttpServerConfig, ServiceConfig, SERVICE_PROPS};

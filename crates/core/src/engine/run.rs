@@ -10,6 +10,7 @@ use tracing::Instrument;
 use super::build::Engine;
 use super::input::InputContext;
 use crate::memory::Account;
+use crate::shutdown::Shutdown;
 
 /// What was left when the engine stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,6 +31,19 @@ impl Engine {
     /// is asked for meanwhile. After a stop, flushes and retries get
     /// `Grace` more time; what is left then is reported as undelivered.
     pub async fn run(self) -> Report {
+        match self.run_until_replaced(Shutdown::new()).await {
+            Ended::Finished(report) => report,
+            // Never happens: nothing triggers the fresh handle.
+            Ended::Replaced(drain) => drain.await.unwrap_or_default(),
+        }
+    }
+
+    /// Like [`Engine::run`], but `replace` being triggered (a hot reload)
+    /// stops the inputs, seals their open chunks and returns at once,
+    /// while this pipeline's outputs go on delivering what is queued in
+    /// the background. The handle ends when they are done, or after
+    /// `Hot_Reload.Timeout` when it is set, or `Grace` after a stop.
+    pub async fn run_until_replaced(self, replace: Shutdown) -> Ended {
         let Engine {
             service,
             inputs,
@@ -56,7 +70,7 @@ impl Engine {
         );
 
         let ticker = tokio::spawn(tick(contexts.clone(), service.flush));
-        let stopped = wait_inputs(&mut tasks, &shutdown).await;
+        let stop = wait_inputs(&mut tasks, &shutdown, &replace).await;
         // An aborted task that is running on another worker goes on until
         // its next await and may append meanwhile: wait for every one to
         // end, so the seal below catches its last events.
@@ -66,30 +80,68 @@ impl Engine {
         for ctx in &contexts {
             ctx.seal_all();
         }
-        if stopped {
-            tracing::info!(
-                grace_secs = service.grace.as_secs_f64(),
-                "stopping; draining queued chunks"
-            );
-        } else {
-            tracing::info!("all inputs finished; draining queued chunks");
-        }
-
-        let deadline = stopped.then(|| Instant::now() + service.grace);
-        let report = drain(&accounts, &shutdown, deadline, service.grace).await;
-        for plugin in plugins {
-            plugin.shutdown().await;
-        }
-        if report.undelivered_bytes > 0 {
-            tracing::error!(
-                bytes = report.undelivered_bytes,
-                "chunks not delivered before exit (memory storage: lost)"
-            );
-        } else {
-            tracing::info!("all chunks delivered");
-        }
-        report
+        let deadline = match stop {
+            Stop::Asked => {
+                tracing::info!(
+                    grace_secs = service.grace.as_secs_f64(),
+                    "stopping; draining queued chunks"
+                );
+                Some(Instant::now() + service.grace)
+            }
+            Stop::InputsDone => {
+                tracing::info!("all inputs finished; draining queued chunks");
+                None
+            }
+            Stop::Replaced => {
+                tracing::info!("pipeline replaced; its outputs drain in the background");
+                let timeout = service.hot_reload_timeout;
+                let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
+                let grace = service.grace;
+                return Ended::Replaced(tokio::spawn(async move {
+                    finish(&accounts, &shutdown, deadline, grace, plugins).await
+                }));
+            }
+        };
+        Ended::Finished(finish(&accounts, &shutdown, deadline, service.grace, plugins).await)
     }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Ended {
+    Finished(Report),
+    /// A new pipeline took over; the handle reports what this one's
+    /// outputs could not deliver.
+    Replaced(tokio::task::JoinHandle<Report>),
+}
+
+enum Stop {
+    Asked,
+    InputsDone,
+    Replaced,
+}
+
+/// Drains, shuts the output plugins down and reports.
+async fn finish(
+    accounts: &[Arc<Account>],
+    shutdown: &Shutdown,
+    deadline: Option<Instant>,
+    grace: Duration,
+    plugins: Vec<Arc<dyn crate::plugin::Output>>,
+) -> Report {
+    let report = drain(accounts, shutdown, deadline, grace).await;
+    for plugin in plugins {
+        plugin.shutdown().await;
+    }
+    if report.undelivered_bytes > 0 {
+        tracing::error!(
+            bytes = report.undelivered_bytes,
+            "chunks not delivered before exit (memory storage: lost)"
+        );
+    } else {
+        tracing::info!("all chunks delivered");
+    }
+    report
 }
 
 /// Seals open chunks every `Flush`.
@@ -105,25 +157,27 @@ async fn tick(contexts: Vec<InputContext>, every: Duration) {
     }
 }
 
-/// Waits for every input to end (false) or a stop request (true).
+/// Waits for every input to end, a stop request or a replacement.
 async fn wait_inputs(
     tasks: &mut JoinSet<Result<(), crate::plugin::PluginError>>,
-    shutdown: &crate::shutdown::Shutdown,
-) -> bool {
-    if tasks.is_empty() {
-        shutdown.wait().await;
-        return true;
-    }
+    shutdown: &Shutdown,
+    replace: &Shutdown,
+) -> Stop {
     loop {
         tokio::select! {
-            _ = shutdown.wait() => return true,
-            done = tasks.join_next() => match done {
-                None => return false,
-                Some(Ok(Ok(()))) => {}
+            _ = shutdown.wait() => return Stop::Asked,
+            _ = replace.wait() => return Stop::Replaced,
+            done = tasks.join_next(), if !tasks.is_empty() => match done {
+                None | Some(Ok(Ok(()))) => {}
                 Some(Ok(Err(err))) => tracing::error!(error = %err, "input stopped with an error"),
                 Some(Err(err)) if err.is_panic() => tracing::error!("input task panicked"),
                 Some(Err(_)) => {}
             },
+        }
+        // Only a finished input gets here; with none left, the run is
+        // over. (With no inputs at all, only a stop ends it.)
+        if tasks.is_empty() {
+            return Stop::InputsDone;
         }
     }
 }
@@ -132,7 +186,7 @@ async fn wait_inputs(
 /// asked for during an unbounded drain starts the grace period.
 async fn drain(
     accounts: &[Arc<Account>],
-    shutdown: &crate::shutdown::Shutdown,
+    shutdown: &Shutdown,
     mut deadline: Option<Instant>,
     grace: Duration,
 ) -> Report {

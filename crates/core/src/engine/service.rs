@@ -105,13 +105,13 @@ pub const SERVICE_PROPS: &[Property] = &[
         "hot_reload",
         PropKind::Bool,
         Some("off"),
-        "Reload the configuration on SIGHUP or API request",
+        "Reload the configuration on SIGHUP or POST /api/v2/reload",
     ),
     Property::new(
         "hot_reload.timeout",
         PropKind::Time,
         Some("0"),
-        "Longest wait for a reload",
+        "Longest a replaced pipeline keeps delivering its queue (0: until done)",
     ),
     Property::new(
         "coro_stack_size",
@@ -224,7 +224,7 @@ pub const SERVICE_PROPS: &[Property] = &[
 ];
 
 /// Keys accepted for compatibility whose feature sluice lacks so far.
-const NOT_YET: &[&str] = &["streams_file", "plugins_file", "hot_reload", "storage.path"];
+const NOT_YET: &[&str] = &["streams_file", "plugins_file", "storage.path"];
 
 /// The settings the engine uses.
 #[derive(Debug, Clone)]
@@ -238,6 +238,9 @@ pub struct ServiceConfig {
     pub http: Option<HttpServerConfig>,
     pub health: HealthConfig,
     pub hot_reload: bool,
+    /// `Hot_Reload.Timeout`: how long a replaced pipeline may keep
+    /// draining (zero: until done).
+    pub hot_reload_timeout: Duration,
     /// `storage.metrics`: serve `/api/v1/storage`.
     pub storage_metrics: bool,
 }
@@ -323,6 +326,7 @@ impl ServiceConfig {
             http,
             health,
             hot_reload: cfg.bool("hot_reload"),
+            hot_reload_timeout: cfg.time("hot_reload.timeout").unwrap_or_default(),
             storage_metrics: cfg.bool("storage.metrics"),
             flush,
             grace: cfg.time("grace").unwrap_or(Duration::from_secs(5)),

@@ -6,13 +6,21 @@
 //! newline and the input ends; when it is the only input, the engine then
 //! delivers everything and exits — unlike Fluent Bit, which can lose the
 //! records read just before EOF.
+//!
+//! Standard input is one stream per process, so one thread reads it for
+//! the life of the process and hands reads to whichever `stdin` input is
+//! running. A hot reload thus passes the stream, with any partial line
+//! already read, to the next pipeline's `stdin` without losing a byte.
 
 use async_trait::async_trait;
 use sluice_core::config::{ConfigError, PluginConfig, PropKind, Property};
 use sluice_core::event::write_header;
 use sluice_core::plugin::{BuildInput, Input, InputContext, PluginError, Setup, Spec};
 use sluice_core::{msgpack, EventTime, Map};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::io::Read as _;
+use std::sync::OnceLock;
+
+use tokio::sync::{mpsc, Mutex};
 
 const PROPS: &[Property] = &[
     Property::new(
@@ -56,29 +64,85 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Box<dyn Input>, ConfigError> {
 #[async_trait]
 impl Input for Stdin {
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError> {
-        read_lines(tokio::io::stdin(), &ctx, self.read_size.max(64 * 1024)).await
+        let mut shared = shared_stdin(self.read_size.max(64 * 1024)).lock().await;
+        shared.read_lines(&ctx).await
     }
 }
 
-/// Reads `src` to its end, appending one record per line.
-pub(crate) async fn read_lines(
-    mut src: impl AsyncRead + Unpin,
-    ctx: &InputContext,
-    read_size: usize,
-) -> Result<(), PluginError> {
-    let mut pending: Vec<u8> = Vec::with_capacity(read_size * 2);
-    let mut batch = LineBatch::default();
-    loop {
-        ctx.ready().await;
-        pending.reserve(read_size);
-        let n = src.read_buf(&mut pending).await?;
-        let eof = n == 0;
-        let consumed = batch.frame(&pending, eof);
-        pending.drain(..consumed);
-        batch.flush(ctx);
-        if eof {
-            return Ok(());
+/// The process's one reader of standard input, with what was read but
+/// not yet framed. Held by the running `stdin` input; the next one (after
+/// a reload) takes over exactly where it stopped.
+struct SharedStdin {
+    reads: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    /// A partial last line, waiting for its newline.
+    pending: Vec<u8>,
+    ended: bool,
+}
+
+static SHARED: OnceLock<Mutex<SharedStdin>> = OnceLock::new();
+
+fn shared_stdin(read_size: usize) -> &'static Mutex<SharedStdin> {
+    SHARED.get_or_init(|| {
+        // A few reads in flight: when the input pauses, the reader blocks
+        // and the writer of the pipe with it.
+        let (tx, reads) = mpsc::channel(4);
+        let started = std::thread::Builder::new()
+            .name("stdin-reader".into())
+            .spawn(move || read_stdin(&tx, read_size));
+        if let Err(err) = started {
+            // The sender is gone with the closure: the input sees the
+            // channel closed and stops with an error.
+            tracing::error!(error = %err, "cannot start the stdin reader thread");
         }
+        Mutex::new(SharedStdin {
+            reads,
+            pending: Vec::new(),
+            ended: false,
+        })
+    })
+}
+
+/// Reads fd 0 until EOF (sent as an empty read) or an error.
+fn read_stdin(tx: &mpsc::Sender<std::io::Result<Vec<u8>>>, read_size: usize) {
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        let mut buf = vec![0; read_size];
+        let sent = match stdin.read(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                let eof = n == 0;
+                tx.blocking_send(Ok(buf)).is_ok() && !eof
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                false
+            }
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+impl SharedStdin {
+    /// Appends one record per line until EOF. Stopping at an await loses
+    /// nothing: the partial line stays in `pending`.
+    async fn read_lines(&mut self, ctx: &InputContext) -> Result<(), PluginError> {
+        let mut batch = LineBatch::default();
+        while !self.ended {
+            ctx.ready().await;
+            let Some(read) = self.reads.recv().await else {
+                return Err(PluginError::Other("the stdin reader is gone".into()));
+            };
+            let data = read?;
+            self.ended = data.is_empty();
+            self.pending.extend_from_slice(&data);
+            let consumed = batch.frame(&self.pending, self.ended);
+            self.pending.drain(..consumed);
+            batch.flush(ctx);
+        }
+        Ok(())
     }
 }
 

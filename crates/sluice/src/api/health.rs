@@ -92,6 +92,6 @@ pub async fn sample(state: Arc<ApiState>) {
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     loop {
         tick.tick().await;
-        state.health.note(totals(&state.metrics));
+        state.health.note(totals(&state.metrics()));
     }
 }

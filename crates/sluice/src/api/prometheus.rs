@@ -140,7 +140,7 @@ fn process_families(state: &ApiState) -> Vec<Family> {
 }
 
 fn input_families(state: &ApiState) -> Vec<Family> {
-    let m = &state.metrics;
+    let m = &state.metrics();
     let mut records = Family::new(
         "fluentbit_input_records_total",
         Kind::Counter,
@@ -199,7 +199,7 @@ fn filter_families(state: &ApiState) -> Vec<Family> {
         Kind::Counter,
         "Records the filter added.",
     );
-    for (n, c) in &state.metrics.filters {
+    for (n, c) in &state.metrics().filters {
         records.add(name(n), c.records.get() as f64);
         dropped.add(name(n), c.dropped.get() as f64);
         added.add(name(n), c.added.get() as f64);
@@ -246,10 +246,11 @@ fn output_families(state: &ApiState) -> Vec<Family> {
             |o| o.retried_records.get(),
         ),
     ];
+    let outputs = state.metrics().outputs;
     let mut out = Vec::new();
     for (fam, help, get) in counters {
         let mut f = Family::new(fam, Kind::Counter, help);
-        for (n, o) in &state.metrics.outputs {
+        for (n, o) in &outputs {
             f.add(name(n), get(o) as f64);
         }
         out.push(f);
@@ -259,7 +260,7 @@ fn output_families(state: &ApiState) -> Vec<Family> {
         Kind::Histogram,
         "Seconds from a chunk's sealing to its delivery.",
     );
-    for (n, o) in &state.metrics.outputs {
+    for (n, o) in &outputs {
         latency.histogram(vec![("output", n.to_string())], &o.latency);
     }
     out.push(latency);

@@ -5,8 +5,8 @@
 //! from atomic counters; nothing here waits on the pipeline.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -23,7 +23,8 @@ use super::prometheus;
 /// about the process.
 #[derive(Debug)]
 pub struct ApiState {
-    pub metrics: InstanceMetrics,
+    /// The running pipeline's counters; replaced on a hot reload.
+    metrics: RwLock<InstanceMetrics>,
     pub plugins: PluginNames,
     pub started: Instant,
     /// Seconds since the epoch at start.
@@ -33,6 +34,9 @@ pub struct ApiState {
     pub health: HealthWindow,
     pub hot_reload: bool,
     pub reloads: AtomicU64,
+    /// Set from a reload request until the supervisor has acted on it.
+    reloading: AtomicBool,
+    reload_tx: Option<tokio::sync::mpsc::Sender<()>>,
     pub storage_metrics: bool,
 }
 
@@ -59,7 +63,7 @@ impl ApiState {
         metrics: InstanceMetrics,
         plugins: PluginNames,
         health_config: HealthConfig,
-        hot_reload: bool,
+        reload_tx: Option<tokio::sync::mpsc::Sender<()>>,
         storage_metrics: bool,
     ) -> Self {
         let started_unix = SystemTime::now()
@@ -67,17 +71,55 @@ impl ApiState {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
         ApiState {
-            metrics,
+            metrics: RwLock::new(metrics),
             plugins,
             started: Instant::now(),
             started_unix,
             hostname: hostname(),
             health: HealthWindow::new(health_config.period),
             health_config,
-            hot_reload,
+            hot_reload: reload_tx.is_some(),
             reloads: AtomicU64::new(0),
+            reloading: AtomicBool::new(false),
+            reload_tx,
             storage_metrics,
         }
+    }
+
+    /// The running pipeline's counters (a cheap copy of handles).
+    pub fn metrics(&self) -> InstanceMetrics {
+        self.metrics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn replace_metrics(&self, m: InstanceMetrics) {
+        *self.metrics.write().unwrap_or_else(|e| e.into_inner()) = m;
+    }
+
+    pub fn count_reload(&self) {
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A reload finished or was rejected; the next request may start one.
+    pub fn reload_done(&self) {
+        self.reloading.store(false, Ordering::Release);
+    }
+
+    /// Asks the supervisor for a reload; false when one is under way.
+    pub fn request_reload(&self) -> bool {
+        let Some(tx) = &self.reload_tx else {
+            return false;
+        };
+        if self.reloading.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        if tx.try_send(()).is_err() {
+            self.reload_done();
+            return false;
+        }
+        true
     }
 }
 
@@ -124,7 +166,7 @@ pub fn answer<B>(state: &ApiState, req: &Request<B>) -> Answer {
     match path {
         "/" => json_answer(StatusCode::OK, &build_info()),
         "/api/v1/uptime" => json_answer(StatusCode::OK, &uptime(state)),
-        "/api/v1/metrics" => json_answer(StatusCode::OK, &metrics_json(&state.metrics)),
+        "/api/v1/metrics" => json_answer(StatusCode::OK, &metrics_json(&state.metrics())),
         "/api/v1/metrics/prometheus" | "/api/v2/metrics/prometheus" => respond(
             StatusCode::OK,
             "text/plain; version=0.0.4",
@@ -136,7 +178,7 @@ pub fn answer<B>(state: &ApiState, req: &Request<B>) -> Answer {
             prometheus::render_plain(state),
         ),
         "/api/v1/storage" if state.storage_metrics => {
-            json_answer(StatusCode::OK, &storage_json(&state.metrics))
+            json_answer(StatusCode::OK, &storage_json(&state.metrics()))
         }
         "/api/v1/plugins" => json_answer(StatusCode::OK, &plugins_json(state)),
         "/api/v1/health" => health_v1(state),
@@ -261,6 +303,7 @@ fn names<T>(instances: &[(Arc<str>, T)]) -> Vec<String> {
 }
 
 fn plugins_json(state: &ApiState) -> Value {
+    let m = state.metrics();
     json!({
         "plugins": {
             "inputs": state.plugins.inputs,
@@ -268,9 +311,9 @@ fn plugins_json(state: &ApiState) -> Value {
             "outputs": state.plugins.outputs,
         },
         "instances": {
-            "inputs": names(&state.metrics.inputs),
-            "filters": names(&state.metrics.filters),
-            "outputs": names(&state.metrics.outputs),
+            "inputs": names(&m.inputs),
+            "filters": names(&m.filters),
+            "outputs": names(&m.outputs),
         },
     })
 }
@@ -278,7 +321,7 @@ fn plugins_json(state: &ApiState) -> Value {
 /// Fluent Bit answers `ok` or `error` in plain text. Without
 /// `Health_Check` sluice is always healthy while it can answer.
 fn health_v1(state: &ApiState) -> Answer {
-    let verdict = state.health.verdict(&state.metrics, &state.health_config);
+    let verdict = state.health.verdict(&state.metrics(), &state.health_config);
     if verdict.healthy {
         respond(StatusCode::OK, "text/plain", "ok")
     } else {
@@ -288,7 +331,7 @@ fn health_v1(state: &ApiState) -> Answer {
 
 fn health_v2(state: &ApiState) -> Answer {
     let cfg = &state.health_config;
-    let v = state.health.verdict(&state.metrics, cfg);
+    let v = state.health.verdict(&state.metrics(), cfg);
     let status = if v.healthy {
         StatusCode::OK
     } else {
@@ -304,8 +347,9 @@ fn health_v2(state: &ApiState) -> Answer {
     json_answer(status, &body)
 }
 
-/// Hot reload is not built yet: with `Hot_Reload off` Fluent Bit's 400,
-/// with it on a 501 that says so.
+/// `GET` tells the reload count; `POST`/`PUT` asks for a reload, which
+/// runs in the background: 400 when hot reload is off or a reload is
+/// under way, as in Fluent Bit.
 fn reload(state: &ApiState, method: &Method) -> Answer {
     match *method {
         Method::GET | Method::HEAD => json_answer(
@@ -316,11 +360,12 @@ fn reload(state: &ApiState, method: &Method) -> Answer {
             StatusCode::BAD_REQUEST,
             &json!({"reload": "not enabled", "status": -1}),
         ),
-        // TODO: rebuild the pipeline beside the old one and swap, because
-        // the engine cannot yet hand open and queued chunks over.
+        Method::POST | Method::PUT if state.request_reload() => {
+            json_answer(StatusCode::OK, &json!({"reload": "started", "status": 0}))
+        }
         Method::POST | Method::PUT => json_answer(
-            StatusCode::NOT_IMPLEMENTED,
-            &json!({"reload": "not supported yet", "status": -1}),
+            StatusCode::BAD_REQUEST,
+            &json!({"reload": "in progress", "status": -2}),
         ),
         _ => json_answer(
             StatusCode::METHOD_NOT_ALLOWED,
