@@ -217,7 +217,7 @@ mod tests {
     fn event_round_trips_in_fluent_bit_layout() {
         let mut e = Event::new(
             EventTime::new(1_700_000_000, 123_456_789),
-            body(&[("a", 1.into())]),
+            body(&[("a", crate::Value::UInt(1))]),
         );
         e.meta.insert("m", "x".into());
         let mut buf = Vec::new();

@@ -114,6 +114,7 @@ fn registry() -> Registry {
             properties: &[],
             build: build_flaky,
         }],
+        ..Registry::default()
     }
 }
 

@@ -155,10 +155,7 @@ pub(crate) mod testing {
             format!("{}.0", spec.name),
             &[FILTER_COMMON, spec.properties],
         )?;
-        let setup = Setup {
-            config: Arc::new(Config::default()),
-            shutdown: Shutdown::new(),
-        };
+        let setup = Setup::new(Arc::new(Config::default()), Shutdown::new());
         (spec.build)(&cfg, &setup)
     }
 
