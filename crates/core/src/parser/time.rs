@@ -5,8 +5,8 @@
 //! A format is compiled once, when the parser is built; reading a time
 //! allocates nothing. A format without a year (`%b %d %H:%M:%S`, as
 //! syslog writes) takes the current year. `Time_Strict` (default on)
-//! wants the whole text read by the whole format; off, a missing
-//! fraction or zone and trailing text are forgiven.
+//! wants every part of the format in the text; off, a missing fraction
+//! or zone is forgiven. Text after the format is ignored either way.
 
 use chrono::{Datelike, Local, Offset, TimeZone};
 
@@ -144,10 +144,8 @@ impl TimeParser {
             }
             i += 1;
         }
-        let rest = &text[at..];
-        if self.strict && !rest.iter().all(u8::is_ascii_whitespace) {
-            return None;
-        }
+        // Text after the format is ignored, strict or not, as Fluent Bit
+        // does: Docker's `...%L` format meets times ending in `Z`.
         Some(parts)
     }
 
@@ -527,7 +525,7 @@ mod tests {
     fn strict_and_forgiving_modes() {
         let f = "%Y-%m-%dT%H:%M:%S.%L%z";
         assert_eq!(t(f, "2023-11-14T22:13:20Z"), None);
-        assert_eq!(t("%Y-%m-%d", "2023-11-14 trailing"), None);
+        assert!(t("%Y-%m-%dT%H:%M:%S.%L", "2023-11-14T22:13:20.5Z").is_some());
         assert_eq!(t("%Y-%m-%d", "2023-13-14"), None);
         let lenient = TimeParser::new(f, Zone::Utc, false).unwrap();
         assert_eq!(
