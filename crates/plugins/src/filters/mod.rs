@@ -5,13 +5,20 @@
 pub mod grep;
 pub mod modify;
 pub mod nest;
+pub mod parser;
 pub mod record_modifier;
 
 use sluice_core::plugin::{BuildFilter, Spec};
 
 /// Every filter plugin, in the order `-h` lists them.
 pub fn specs() -> Vec<Spec<BuildFilter>> {
-    vec![grep::SPEC, modify::SPEC, nest::SPEC, record_modifier::SPEC]
+    vec![
+        grep::SPEC,
+        modify::SPEC,
+        nest::SPEC,
+        parser::SPEC,
+        record_modifier::SPEC,
+    ]
 }
 
 /// Splits a property value into at most `max` words on white space.

@@ -42,9 +42,8 @@ impl Parser for Json {
         to_msgpack_object(input, out).map_err(|_| ParseError::NoMatch)?;
         let result = take_time_from_map(&self.opts, out, start, &mut state.scratch).and_then(|p| {
             if !self.opts.decoders.is_empty() {
-                let invalid = |e: sluice_core::msgpack::DecodeError| {
-                    ParseError::Invalid(e.to_string())
-                };
+                let invalid =
+                    |e: sluice_core::msgpack::DecodeError| ParseError::Invalid(e.to_string());
                 self.opts.decoders.apply(out, start).map_err(invalid)?;
             }
             Ok(p)
@@ -82,7 +81,10 @@ mod tests {
         let p = build(&lines).unwrap();
         let line = r#"{"ts":"2023-11-14T22:13:20.250+00:00","msg":"hi"}"#;
         let (body, parsed) = parse(&*p, line).unwrap();
-        assert_eq!(parsed.time, Some(EventTime::new(1_700_000_000, 250_000_000)));
+        assert_eq!(
+            parsed.time,
+            Some(EventTime::new(1_700_000_000, 250_000_000))
+        );
         assert_eq!(body.keys().collect::<Vec<_>>(), ["msg"]);
 
         let mut keep = lines.to_vec();

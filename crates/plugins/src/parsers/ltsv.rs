@@ -71,12 +71,16 @@ mod tests {
             ("Types", "status:integer"),
         ])
         .unwrap();
-        let line = "time:[10/Oct/2000:13:55:36 -0700]\thost:127.0.0.1\tstatus:200\turl:http://x/a:b";
+        let line =
+            "time:[10/Oct/2000:13:55:36 -0700]\thost:127.0.0.1\tstatus:200\turl:http://x/a:b";
         let (body, parsed) = parse(&*p, line).unwrap();
         assert_eq!(parsed.time, Some(EventTime::new(971_211_336, 0)));
         assert_eq!(body.keys().collect::<Vec<_>>(), ["host", "status", "url"]);
         assert_eq!(body.get("status"), Some(&Value::UInt(200)));
         assert_eq!(body.get("url"), Some(&Value::from("http://x/a:b")));
-        assert_eq!(parse(&*p, "host:a\tnolabel").unwrap_err(), ParseError::NoMatch);
+        assert_eq!(
+            parse(&*p, "host:a\tnolabel").unwrap_err(),
+            ParseError::NoMatch
+        );
     }
 }

@@ -31,8 +31,7 @@ pub(crate) mod testing {
         for (i, (k, v)) in lines.iter().enumerate() {
             section.push(*k, *v, Origin::new("p.conf", i + 2));
         }
-        let parsers =
-            Parsers::build(&[section], &crate::registry()).map_err(|e| e.to_string())?;
+        let parsers = Parsers::build(&[section], &crate::registry()).map_err(|e| e.to_string())?;
         Ok(parsers.get("t").expect("built"))
     }
 

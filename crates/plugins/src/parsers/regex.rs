@@ -45,7 +45,10 @@ fn build(cfg: &PluginConfig, opts: ParserOptions) -> Result<Arc<dyn Parser>, Con
     let regex = regex_compat::compile(pattern)
         .map_err(|e| cfg.error("regex", format!("parser '{}': {e}", opts.name)))?;
     if regex.names().is_empty() {
-        let message = format!("parser '{}': regex has no named group (?<name>...)", opts.name);
+        let message = format!(
+            "parser '{}': regex has no named group (?<name>...)",
+            opts.name
+        );
         return Err(cfg.error("regex", message));
     }
     if regex.is_backtracking() {
@@ -104,7 +107,10 @@ mod tests {
         assert_eq!(body.keys().collect::<Vec<_>>(), ["host", "code"]);
         assert_eq!(body.get("code"), Some(&Value::UInt(200)));
         assert_eq!(parsed.time, Some(EventTime::new(1_700_000_000, 0)));
-        assert_eq!(parse(&*p, "no match here!").unwrap_err(), ParseError::NoMatch);
+        assert_eq!(
+            parse(&*p, "no match here!").unwrap_err(),
+            ParseError::NoMatch
+        );
     }
 
     #[test]
@@ -130,8 +136,15 @@ mod tests {
         assert!(err.contains("needs a regex"), "{err}");
         let err = build(&[("Format", "regex"), ("Regex", "^x$")]).unwrap_err();
         assert!(err.contains("no named group"), "{err}");
-        let err = build(&[("Format", "regex"), ("Regex", "^(?<a>x)$"), ("Colour", "red")])
-            .unwrap_err();
-        assert_eq!(err, "p.conf:4: key 'Colour': unknown property for parser 'regex'");
+        let err = build(&[
+            ("Format", "regex"),
+            ("Regex", "^(?<a>x)$"),
+            ("Colour", "red"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "p.conf:4: key 'Colour': unknown property for parser 'regex'"
+        );
     }
 }
