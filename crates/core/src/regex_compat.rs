@@ -37,14 +37,46 @@ pub struct CompiledRegex {
     /// Named groups as (group index, name), in the order they open.
     names: Vec<(usize, String)>,
     groups: usize,
-    /// Tells [`Captures`] which regex its cached locations belong to.
+    /// Tells [`Captures`] which regex its cached locations belong to
+    /// (`2 * id` and `2 * id + 1` for the two linear forms).
     id: u64,
 }
 
 #[derive(Debug, Clone)]
 enum Engine {
-    Linear(regex::bytes::Regex),
+    Linear(Linear),
     Backtrack(Box<fancy_regex::Regex>),
+}
+
+/// The `regex` crate's form of a pattern. `^` and `$` only differ from
+/// Ruby's line anchors on text holding a newline, so the single-line
+/// form (which the crate can anchor, and often match in one pass) serves
+/// every line without one.
+#[derive(Debug, Clone)]
+struct Linear {
+    single: regex::bytes::Regex,
+    /// The `(?m)` form, when the pattern has an anchor at all.
+    lines: Option<regex::bytes::Regex>,
+}
+
+impl Linear {
+    fn new(single: &str, lines: &str) -> Result<Self, regex::Error> {
+        let has_anchor = single.contains('^') || single.contains('$');
+        Ok(Linear {
+            single: regex::bytes::Regex::new(single)?,
+            lines: has_anchor
+                .then(|| regex::bytes::Regex::new(lines))
+                .transpose()?,
+        })
+    }
+
+    /// The form for `text`, and which of the two it is (0 or 1).
+    fn pick(&self, text: &[u8]) -> (&regex::bytes::Regex, u64) {
+        match &self.lines {
+            Some(lines) if memchr::memchr(b'\n', text).is_some() => (lines, 1),
+            _ => (&self.single, 0),
+        }
+    }
 }
 
 /// Compiles an Onigmo-style pattern (see the module docs for what is
@@ -56,12 +88,12 @@ enum Engine {
 /// needs the backtracking engine).
 pub fn compile(pattern: &str) -> Result<CompiledRegex, RegexError> {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-    let translated = translate(pattern);
+    let (single, translated) = translate_both(pattern);
     let fail = |reason: String| RegexError {
         pattern: pattern.to_owned(),
         reason,
     };
-    let engine = match regex::bytes::Regex::new(&translated) {
+    let engine = match Linear::new(&single, &translated) {
         Ok(re) => Engine::Linear(re),
         Err(linear_err) => match fancy_regex::Regex::new(&translated) {
             Ok(re) => Engine::Backtrack(Box::new(re)),
@@ -98,7 +130,11 @@ fn short_reason(message: &str) -> String {
 
 fn group_names(engine: &Engine) -> (Vec<(usize, String)>, usize) {
     let names: Vec<Option<String>> = match engine {
-        Engine::Linear(re) => re.capture_names().map(|n| n.map(str::to_owned)).collect(),
+        Engine::Linear(re) => re
+            .single
+            .capture_names()
+            .map(|n| n.map(str::to_owned))
+            .collect(),
         Engine::Backtrack(re) => re.capture_names().map(|n| n.map(str::to_owned)).collect(),
     };
     let groups = names.len();
@@ -133,7 +169,7 @@ impl CompiledRegex {
     /// match.
     pub fn is_match(&self, text: &[u8]) -> bool {
         match &self.engine {
-            Engine::Linear(re) => re.is_match(text),
+            Engine::Linear(re) => re.pick(text).0.is_match(text),
             Engine::Backtrack(re) => std::str::from_utf8(text)
                 .ok()
                 .is_some_and(|s| re.is_match(s).unwrap_or(false)),
@@ -146,7 +182,8 @@ impl CompiledRegex {
     pub fn captures(&self, text: &[u8], caps: &mut Captures) -> bool {
         match &self.engine {
             Engine::Linear(re) => {
-                let slot = caps.slot_for(self.id, re);
+                let (re, form) = re.pick(text);
+                let slot = caps.slot_for(self.id * 2 + form, re);
                 caps.active = Some(slot);
                 re.captures_read(&mut caps.cache[slot].1, text).is_some()
             }
@@ -210,9 +247,20 @@ impl Captures {
 /// Rewrites Onigmo/Ruby syntax into what the Rust engines read the same
 /// way.
 pub fn translate(pattern: &str) -> String {
+    translate_both(pattern).1
+}
+
+/// The translation without and with Ruby's line anchors (`(?m)`).
+fn translate_both(pattern: &str) -> (String, String) {
+    let lines = translate_with(pattern, "(?m");
+    let single = translate_with(pattern, "(?");
+    (single.replacen("(?)", "", 1), lines)
+}
+
+fn translate_with(pattern: &str, opener: &str) -> String {
     let (body, flags) = strip_delimiters(pattern);
     let mut out = String::with_capacity(body.len() + 16);
-    out.push_str("(?m");
+    out.push_str(opener);
     for f in flags.chars() {
         match f {
             'i' => out.push('i'),
@@ -416,7 +464,12 @@ mod tests {
         assert!(re.is_match(b"start\n\nend"));
         assert!(compile("/ABC/i").unwrap().is_match(b"xabcx"));
         // Line anchors, as in Ruby.
-        assert!(compile("^two$").unwrap().is_match(b"one\ntwo\nthree"));
+        let two = compile("^(?<w>two)$").unwrap();
+        assert!(two.is_match(b"one\ntwo\nthree") && two.is_match(b"two"));
+        let mut caps = Captures::default();
+        assert!(two.captures(b"one\ntwo", &mut caps));
+        assert_eq!(caps.get(1), Some((4, 7)));
+        assert!(!two.is_match(b"twos"));
     }
 
     #[test]

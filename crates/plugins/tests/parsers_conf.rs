@@ -81,7 +81,8 @@ fn json_and_docker() {
     assert_eq!(time.as_deref(), Some("2023-11-14T22:13:20.000000Z"));
     assert_eq!(body.keys().collect::<Vec<_>>(), ["k"]);
 
-    let line = r#"{"log":"GET /healthz 200\n","stream":"stdout","time":"2018-03-09T01:01:44.851160855Z"}"#;
+    let line =
+        r#"{"log":"GET /healthz 200\n","stream":"stdout","time":"2018-03-09T01:01:44.851160855Z"}"#;
     let (body, time) = parse("docker", line);
     assert_eq!(time.as_deref(), Some("2018-03-09T01:01:44.851160Z"));
     assert_eq!(s(&body, "log"), "GET /healthz 200\n");
@@ -91,7 +92,8 @@ fn json_and_docker() {
 
 #[test]
 fn cri() {
-    let line = "2023-11-14T22:13:20.123456789+01:00 stderr F panic: runtime error: index out of range";
+    let line =
+        "2023-11-14T22:13:20.123456789+01:00 stderr F panic: runtime error: index out of range";
     let (body, time) = parse("cri", line);
     assert_eq!(time.as_deref(), Some("2023-11-14T21:13:20.123456Z"));
     assert_eq!(s(&body, "stream"), "stderr");
@@ -107,7 +109,8 @@ fn cri() {
 
 #[test]
 fn apache_common_and_combined() {
-    let common = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#;
+    let common =
+        r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#;
     let (body, time) = parse("apache", common);
     assert_eq!(time.as_deref(), Some("2000-10-10T20:55:36.000000Z"));
     assert_eq!(s(&body, "host"), "127.0.0.1");
@@ -202,7 +205,10 @@ fn syslog_rfc3164_takes_the_current_year() {
     let (body, _) = parse("syslog-rfc3164-local", local);
     assert_eq!(s(&body, "ident"), "CRON");
     assert_eq!(s(&body, "pid"), "4242");
-    assert_eq!(s(&body, "message"), "(root) CMD (run-parts /etc/cron.hourly)");
+    assert_eq!(
+        s(&body, "message"),
+        "(root) CMD (run-parts /etc/cron.hourly)"
+    );
 }
 
 #[test]
@@ -239,7 +245,13 @@ fn logfmt_mongodb_envoy_and_kube() {
 fn lines_in_another_format_do_not_match() {
     let mut out = Vec::new();
     let mut state = ParseState::default();
-    for name in ["apache2", "nginx", "syslog-rfc5424", "syslog-rfc3164", "cri"] {
+    for name in [
+        "apache2",
+        "nginx",
+        "syslog-rfc5424",
+        "syslog-rfc3164",
+        "cri",
+    ] {
         let got = parser(name).parse(b"just some text", &mut state, &mut out);
         assert_eq!(got, Err(ParseError::NoMatch), "{name}");
     }

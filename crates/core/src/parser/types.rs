@@ -40,9 +40,11 @@ impl Types {
                 "float" | "double" => FieldType::Float,
                 "bool" | "boolean" => FieldType::Bool,
                 "hex" => FieldType::Hex,
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "unknown type '{name}' for '{key}' (use string, integer, float, bool or hex)"
-                )),
+                ))
+                }
             };
             types.push((key.to_owned(), kind));
         }
