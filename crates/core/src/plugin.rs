@@ -11,8 +11,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::chunk::Chunk;
-use crate::config::{Config, ConfigError, PluginConfig, Property};
+use crate::config::{Config, ConfigError, Entry, PluginConfig, Property};
 use crate::event::Event;
+use crate::parser::{Parser, ParserOptions, Parsers};
 use crate::shutdown::Shutdown;
 
 pub use crate::engine::InputContext;
@@ -70,11 +71,34 @@ pub struct Setup {
     pub config: Arc<Config>,
     /// Lets a plugin ask for a graceful stop (the `exit` output does).
     pub shutdown: Shutdown,
+    /// The configuration's `[PARSER]`s, built.
+    pub parsers: Arc<Parsers>,
+}
+
+impl Setup {
+    /// A setup without parsers (tests, and plugins built on their own).
+    pub fn new(config: Arc<Config>, shutdown: Shutdown) -> Self {
+        Setup {
+            config,
+            shutdown,
+            parsers: Arc::default(),
+        }
+    }
+
+    /// The parser an entry (`Parser apache2`) names.
+    ///
+    /// # Errors
+    /// No parser has that name; the error names the entry's file, line
+    /// and key.
+    pub fn parser(&self, entry: &Entry) -> Result<Arc<dyn Parser>, ConfigError> {
+        self.parsers.lookup(entry)
+    }
 }
 
 pub type BuildInput = fn(&PluginConfig, &Setup) -> Result<Box<dyn Input>, ConfigError>;
 pub type BuildFilter = fn(&PluginConfig, &Setup) -> Result<Box<dyn Filter>, ConfigError>;
 pub type BuildOutput = fn(&PluginConfig, &Setup) -> Result<Arc<dyn Output>, ConfigError>;
+pub type BuildParser = fn(&PluginConfig, ParserOptions) -> Result<Arc<dyn Parser>, ConfigError>;
 
 /// A plugin's declaration: its name, its properties and how to build it.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@
 //! plugins crate.
 
 use crate::config::{PropKind, Property};
-use crate::plugin::{BuildFilter, BuildInput, BuildOutput, Spec};
+use crate::plugin::{BuildFilter, BuildInput, BuildOutput, BuildParser, Spec};
 
 /// Properties every input takes.
 pub const INPUT_COMMON: &[Property] = &[
@@ -136,12 +136,87 @@ pub const OUTPUT_COMMON: &[Property] = &[
     ),
 ];
 
+/// Properties every `[PARSER]` takes, whatever its format.
+pub const PARSER_COMMON: &[Property] = &[
+    Property::new("name", PropKind::Str, None, "Parser name"),
+    Property::new(
+        "format",
+        PropKind::Str,
+        None,
+        "Format: json, regex, logfmt or ltsv",
+    ),
+    Property::new(
+        "time_key",
+        PropKind::Str,
+        Some("time"),
+        "Field that holds the record time",
+    ),
+    Property::new(
+        "time_format",
+        PropKind::Str,
+        None,
+        "strptime format of the time field (%L: fraction of a second)",
+    ),
+    Property::new(
+        "time_offset",
+        PropKind::Str,
+        None,
+        "UTC offset of times without %z, e.g. +0900",
+    ),
+    Property::new(
+        "time_keep",
+        PropKind::Bool,
+        Some("off"),
+        "Keep the time field in the record",
+    ),
+    Property::new(
+        "time_system_timezone",
+        PropKind::Bool,
+        Some("off"),
+        "Read times without %z in the system time zone",
+    ),
+    Property::new(
+        "time_strict",
+        PropKind::Bool,
+        Some("on"),
+        "Refuse times that do not fit the whole format",
+    ),
+    Property::new(
+        "types",
+        PropKind::Str,
+        None,
+        "KEY:TYPE pairs (string, integer, float, bool, hex)",
+    ),
+    Property::new(
+        "skip_empty_values",
+        PropKind::Bool,
+        Some("on"),
+        "Leave out fields whose value is empty (regex)",
+    ),
+    Property::new(
+        "decode_field",
+        PropKind::Str,
+        None,
+        "DECODER KEY [try_next|do_next]: merge what KEY decodes to",
+    )
+    .repeatable(),
+    Property::new(
+        "decode_field_as",
+        PropKind::Str,
+        None,
+        "DECODER KEY [try_next|do_next]: replace KEY with what it decodes to",
+    )
+    .repeatable(),
+];
+
 /// Every plugin the binary knows.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     pub inputs: Vec<Spec<BuildInput>>,
     pub filters: Vec<Spec<BuildFilter>>,
     pub outputs: Vec<Spec<BuildOutput>>,
+    /// Parser formats, by the name `Format` gives.
+    pub parsers: Vec<Spec<BuildParser>>,
 }
 
 impl Registry {
@@ -161,5 +236,11 @@ impl Registry {
         self.outputs
             .iter()
             .find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn parser(&self, format: &str) -> Option<&Spec<BuildParser>> {
+        self.parsers
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(format))
     }
 }

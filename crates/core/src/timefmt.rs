@@ -128,7 +128,7 @@ fn write_calendar(out: &mut Vec<u8>, micros: i128, sep: u8) {
 ///
 /// Works in 400-year eras (146,097 days each) counted from 0000-03-01, so
 /// that the leap day falls at the end of each shifted year.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     // Days from 0000-03-01 to 1970-01-01.
     const EPOCH_SHIFT: i64 = 719_468;
     const ERA_DAYS: i64 = 146_097;
@@ -149,6 +149,19 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date; the inverse of
+/// [`civil_from_days`], for parsers reading calendar times.
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    // Years counted from March, so the leap day ends each shifted year.
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let shifted_month = (month as i64 + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day as i64 - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// Writes `v` in decimal, left-padded with zeros to at least `width`.
@@ -244,6 +257,16 @@ mod tests {
             text(DateFormat::JavaSqlTimestamp, 2_147_483_648, 0),
             "2038-01-19 03:14:08.000000"
         );
+    }
+
+    #[test]
+    fn days_from_civil_inverts_civil_from_days() {
+        for days in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
     }
 
     #[test]

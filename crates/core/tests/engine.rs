@@ -133,6 +133,7 @@ fn registry() -> Registry {
             properties: &[],
             build: build_flaky,
         }],
+        ..Registry::default()
     }
 }
 

@@ -1,4 +1,4 @@
-//! sluice's plugins: inputs, filters and outputs, one module per plugin,
+//! sluice's plugins: inputs, filters, outputs and parser formats, one module per plugin,
 //! named after the `Name` a configuration uses.
 //!
 //! Each module exports a `SPEC` that declares the plugin's properties and
@@ -7,6 +7,7 @@
 pub mod filters;
 pub mod inputs;
 pub mod outputs;
+pub mod parsers;
 
 use sluice_core::registry::Registry;
 
@@ -16,5 +17,6 @@ pub fn registry() -> Registry {
         inputs: inputs::specs(),
         filters: filters::specs(),
         outputs: outputs::specs(),
+        parsers: parsers::specs(),
     }
 }

@@ -8,6 +8,7 @@ use regex::Regex;
 use crate::config::{Config, ConfigError, PluginConfig, Section};
 use crate::memory::Account;
 use crate::metrics::{FilterMetrics, InputMetrics, OutputMetrics};
+use crate::parser::Parsers;
 use crate::plugin::{Input, Setup};
 use crate::registry::{Registry, FILTER_COMMON, INPUT_COMMON, OUTPUT_COMMON};
 use crate::router::Matcher;
@@ -114,6 +115,7 @@ impl Engine {
         let service = ServiceConfig::from_section(&config.service)?;
         let config = Arc::new(config);
         let setup = Setup {
+            parsers: Arc::new(Parsers::build(&config.parsers, registry)?),
             config: Arc::clone(&config),
             shutdown: shutdown.clone(),
         };

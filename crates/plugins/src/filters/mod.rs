@@ -5,13 +5,20 @@
 pub mod grep;
 pub mod modify;
 pub mod nest;
+pub mod parser;
 pub mod record_modifier;
 
 use sluice_core::plugin::{BuildFilter, Spec};
 
 /// Every filter plugin, in the order `-h` lists them.
 pub fn specs() -> Vec<Spec<BuildFilter>> {
-    vec![grep::SPEC, modify::SPEC, nest::SPEC, record_modifier::SPEC]
+    vec![
+        grep::SPEC,
+        modify::SPEC,
+        nest::SPEC,
+        parser::SPEC,
+        record_modifier::SPEC,
+    ]
 }
 
 /// Splits a property value into at most `max` words on white space.
@@ -155,10 +162,7 @@ pub(crate) mod testing {
             format!("{}.0", spec.name),
             &[FILTER_COMMON, spec.properties],
         )?;
-        let setup = Setup {
-            config: Arc::new(Config::default()),
-            shutdown: Shutdown::new(),
-        };
+        let setup = Setup::new(Arc::new(Config::default()), Shutdown::new());
         (spec.build)(&cfg, &setup)
     }
 

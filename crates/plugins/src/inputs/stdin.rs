@@ -1,9 +1,12 @@
 //! `stdin`: one record per line of standard input.
 //!
-//! A line holding a JSON object becomes that record; any other line
-//! becomes `{"log": line}`. Option: `buffer_size` (bytes asked for per
-//! read, default 16k; lines of any length are kept whole). At EOF the last line is taken even without a
-//! newline and the input ends; when it is the only input, the engine then
+//! Without a parser, a line holding a JSON object becomes that record and
+//! any other line becomes `{"log": line}`. Options: `buffer_size` (bytes
+//! asked for per read, default 16k; lines of any length are kept whole),
+//! `parser` (a `[PARSER]` name: each line is parsed with it and takes its
+//! time; a line it does not match is kept as `{"log": line}` and counted,
+//! logged at debug per read). At EOF the last line is taken even without
+//! a newline and the input ends; when it is the only input, the engine then
 //! delivers everything and exits — unlike Fluent Bit, which can lose the
 //! records read just before EOF.
 //!
@@ -12,14 +15,16 @@
 //! running. A hot reload thus passes the stream, with any partial line
 //! already read, to the next pipeline's `stdin` without losing a byte.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sluice_core::config::{ConfigError, PluginConfig, PropKind, Property};
 use sluice_core::event::write_header;
+use sluice_core::parser::{append_event, ParseState, Parser};
 use sluice_core::plugin::{BuildInput, Input, InputContext, PluginError, Setup, Spec};
 use sluice_core::{msgpack, EventTime, Map};
 use std::io::Read as _;
 use std::sync::OnceLock;
-
 use tokio::sync::{mpsc, Mutex};
 
 const PROPS: &[Property] = &[
@@ -33,7 +38,7 @@ const PROPS: &[Property] = &[
         "parser",
         PropKind::Str,
         None,
-        "Not supported yet: lines are read as JSON or as {\"log\": line}",
+        "Parser for each line (default: JSON objects, else {\"log\": line})",
     ),
 ];
 
@@ -46,26 +51,23 @@ pub const SPEC: Spec<BuildInput> = Spec {
 
 struct Stdin {
     read_size: usize,
+    parser: Option<Arc<dyn Parser>>,
 }
 
-fn build(cfg: &PluginConfig, _: &Setup) -> Result<Box<dyn Input>, ConfigError> {
-    if cfg.is_set("parser") {
-        // TODO: apply the named parser to each line, once parsers exist
-        // (the tail/parsers issue); until then refuse rather than ignore.
-        return Err(cfg.error("parser", "parsers are not supported by this build yet"));
-    }
+fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigError> {
+    let parser = cfg.entry("parser").map(|e| setup.parser(e)).transpose()?;
     let read_size = cfg
         .size("buffer_size")
         .unwrap_or(16 * 1024)
         .clamp(1024, 64 << 20) as usize;
-    Ok(Box::new(Stdin { read_size }))
+    Ok(Box::new(Stdin { read_size, parser }))
 }
 
 #[async_trait]
 impl Input for Stdin {
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError> {
         let mut shared = shared_stdin(self.read_size.max(64 * 1024)).lock().await;
-        shared.read_lines(&ctx).await
+        shared.read_lines(&ctx, LineBatch::new(self.parser)).await
     }
 }
 
@@ -128,8 +130,11 @@ fn read_stdin(tx: &mpsc::Sender<std::io::Result<Vec<u8>>>, read_size: usize) {
 impl SharedStdin {
     /// Appends one record per line until EOF. Stopping at an await loses
     /// nothing: the partial line stays in `pending`.
-    async fn read_lines(&mut self, ctx: &InputContext) -> Result<(), PluginError> {
-        let mut batch = LineBatch::default();
+    async fn read_lines(
+        &mut self,
+        ctx: &InputContext,
+        mut batch: LineBatch,
+    ) -> Result<(), PluginError> {
         while !self.ended {
             ctx.ready().await;
             let Some(read) = self.reads.recv().await else {
@@ -148,13 +153,24 @@ impl SharedStdin {
 
 /// Encodes lines into events, reusing one buffer.
 #[derive(Default)]
-struct LineBatch {
+pub(crate) struct LineBatch {
     buf: Vec<u8>,
     records: usize,
     errors: usize,
+    parser: Option<Arc<dyn Parser>>,
+    state: ParseState,
+    unmatched: usize,
+    time_errors: usize,
 }
 
 impl LineBatch {
+    pub(crate) fn new(parser: Option<Arc<dyn Parser>>) -> Self {
+        LineBatch {
+            parser,
+            ..LineBatch::default()
+        }
+    }
+
     /// Encodes every whole line of `data` (and, at EOF, the rest) and
     /// returns how many bytes were used.
     fn frame(&mut self, data: &[u8], eof: bool) -> usize {
@@ -176,6 +192,18 @@ impl LineBatch {
         if line.is_empty() {
             return;
         }
+        self.records += 1;
+        if let Some(parser) = &self.parser {
+            match append_event(&**parser, &mut self.state, line, time, &mut self.buf) {
+                Ok(parsed) => self.time_errors += usize::from(parsed.time_error),
+                Err(_) => {
+                    self.unmatched += 1;
+                    write_header(&mut self.buf, time, &Map::new());
+                    write_log(&mut self.buf, line);
+                }
+            }
+            return;
+        }
         let mark = self.buf.len();
         write_header(&mut self.buf, time, &Map::new());
         let body_at = self.buf.len();
@@ -185,12 +213,9 @@ impl LineBatch {
             if looks_json {
                 self.errors += 1;
             }
-            self.buf.push(0x81);
-            msgpack::write_str(&mut self.buf, "log");
-            msgpack::write_str_bytes(&mut self.buf, line);
+            write_log(&mut self.buf, line);
         }
         debug_assert!(self.buf.len() > mark);
-        self.records += 1;
     }
 
     fn flush(&mut self, ctx: &InputContext) {
@@ -201,12 +226,29 @@ impl LineBatch {
             );
             self.errors = 0;
         }
+        if self.unmatched + self.time_errors > 0 {
+            tracing::debug!(
+                input = %ctx.name(),
+                unmatched = self.unmatched,
+                time_errors = self.time_errors,
+                "lines kept as log, or with their time unread"
+            );
+            self.unmatched = 0;
+            self.time_errors = 0;
+        }
         if self.records > 0 {
             ctx.append(ctx.tag(), &self.buf, self.records);
         }
         self.buf.clear();
         self.records = 0;
     }
+}
+
+/// The body `{"log": line}`.
+fn write_log(buf: &mut Vec<u8>, line: &[u8]) {
+    buf.push(0x81);
+    msgpack::write_str(buf, "log");
+    msgpack::write_str_bytes(buf, line);
 }
 
 #[cfg(test)]
@@ -238,5 +280,28 @@ mod tests {
         let mut b = LineBatch::default();
         assert_eq!(b.frame(b"one\ntwo", true), 7);
         assert_eq!(bodies(&b).len(), 2);
+    }
+
+    #[test]
+    fn a_parser_reads_each_line_and_unmatched_lines_stay_whole() {
+        let parser = crate::parsers::testing::build(&[
+            ("Format", "regex"),
+            ("Regex", r"^(?<time>\d+) (?<msg>.+)$"),
+            ("Time_Format", "%s"),
+        ])
+        .unwrap();
+        let mut b = LineBatch::new(Some(parser));
+        b.frame(b"1700000000 hello\nnot parsed\n", false);
+        let events: Vec<_> = Events::new(&b.buf)
+            .map(|e| e.unwrap().decode().unwrap())
+            .collect();
+        assert_eq!(events[0].time, EventTime::new(1_700_000_000, 0));
+        assert_eq!(events[0].body.get("msg"), Some(&Value::Str("hello".into())));
+        assert!(events[0].body.get("time").is_none());
+        assert_eq!(
+            events[1].body.get("log"),
+            Some(&Value::Str("not parsed".into()))
+        );
+        assert_eq!((b.records, b.unmatched), (2, 1));
     }
 }

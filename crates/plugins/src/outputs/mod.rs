@@ -74,10 +74,7 @@ pub(crate) mod testutil {
     }
 
     pub fn setup() -> Setup {
-        Setup {
-            config: Arc::new(Config::default()),
-            shutdown: Shutdown::new(),
-        }
+        Setup::new(Arc::new(Config::default()), Shutdown::new())
     }
 
     /// A body map from string pairs.
