@@ -16,7 +16,12 @@ pub enum Action {
     Version,
     /// `-i NAME -h` and the like.
     PluginHelp(SectionKind, String),
+    /// `sluice top [URL]`: the live view of a running instance.
+    Top(String),
 }
+
+/// Where `sluice top` looks without a URL: Fluent Bit's default port.
+pub const TOP_DEFAULT_URL: &str = "http://127.0.0.1:2020";
 
 #[derive(Debug)]
 pub struct RunArgs {
@@ -29,6 +34,7 @@ pub struct RunArgs {
 
 pub const USAGE: &str = "\
 Usage: sluice [OPTIONS]
+       sluice top [http://HOST:PORT]   live view of a running instance's HTTP API
 
 sluice collects, filters and forwards logs; it runs Fluent Bit configurations.
 
@@ -80,6 +86,13 @@ struct Parser {
 /// An unknown flag, a missing value, `-p` before any plugin, or any
 /// error reading the files named.
 pub fn parse(argv: &[String]) -> Result<Action, ConfigError> {
+    if argv.first().is_some_and(|a| a == "top") {
+        return match argv {
+            [_] => Ok(Action::Top(TOP_DEFAULT_URL.to_owned())),
+            [_, url] if !url.starts_with('-') => Ok(Action::Top(url.clone())),
+            _ => Err(ConfigError::new("usage: sluice top [http://HOST:PORT]")),
+        };
+    }
     let mut p = Parser {
         config: Config::default(),
         sections: Vec::new(),

@@ -9,6 +9,7 @@ mod cli;
 mod help;
 mod logging;
 mod supervise;
+mod top;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +37,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Action::PluginHelp(kind, name) => help::print_plugin(&registry, kind, &name),
+        Action::Top(url) => match top::run(&url) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
         Action::Run(args) => run(*args, argv, registry),
     }
 }

@@ -225,10 +225,18 @@ fn plural(n: u64) -> &'static str {
 /// `/api/v1/metrics`: counters per instance, Fluent Bit's field names.
 pub fn metrics_json(m: &InstanceMetrics) -> Value {
     let mut input = Map::new();
-    for (name, c) in &m.inputs {
+    for ((name, c), acct) in m.inputs.iter().zip(&m.input_memory) {
+        // Fluent Bit's two fields, then sluice's view of the input's
+        // memory (what `sluice top` shows).
         input.insert(
             name.to_string(),
-            json!({"records": c.records.get(), "bytes": c.bytes.get()}),
+            json!({
+                "records": c.records.get(),
+                "bytes": c.bytes.get(),
+                "chunks": acct.chunks(),
+                "mem_bytes": acct.used(),
+                "paused": acct.is_paused(),
+            }),
         );
     }
     let mut filter = Map::new();
