@@ -13,6 +13,7 @@
 //! sequence replaced by U+FFFD; extension values are printed as strings of
 //! their bytes, except the event time, which is printed as seconds.
 
+mod split;
 mod transcode;
 
 use std::io::Write as _;
@@ -22,6 +23,7 @@ use crate::msgpack::{DecodeError, Reader, Token, MAX_DEPTH};
 use crate::timefmt::DateFormat;
 use crate::value::Value;
 
+pub use split::{split_object, Split};
 pub use transcode::{parse_object, to_msgpack, to_msgpack_object};
 
 /// Why JSON text could not be read.

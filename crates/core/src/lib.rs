@@ -14,6 +14,7 @@ pub mod json;
 pub mod memory;
 pub mod metrics;
 pub mod msgpack;
+pub mod net;
 pub mod parser;
 pub mod plugin;
 pub mod record_accessor;

@@ -29,6 +29,9 @@ pub struct InputMetrics {
     pub bytes: Counter,
     /// Records that could not be decoded or were refused.
     pub errors: Counter,
+    /// Records dropped unread because the input was paused and its source
+    /// cannot be made to wait (UDP datagrams).
+    pub dropped: Counter,
 }
 
 /// Counters of one filter instance.

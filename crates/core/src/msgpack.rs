@@ -191,6 +191,31 @@ pub fn write_map(buf: &mut Vec<u8>, map: &Map) {
     }
 }
 
+/// Adds one to the length of the map whose header starts at `at`, so the
+/// caller can append one more key and value at the end of `buf`. The
+/// header is widened in place (fixmap to map16, map16 to map32) when the
+/// count needs it.
+///
+/// # Errors
+///
+/// [`DecodeError::Shape`] when no map header starts at `at`, or the map
+/// already holds `u32::MAX` pairs.
+pub fn grow_map(buf: &mut Vec<u8>, at: usize) -> Result<(), DecodeError> {
+    let Some(Token::Map(n)) = buf.get(at..).and_then(|b| Reader::new(b).token().ok()) else {
+        return Err(DecodeError::Shape("expected a map"));
+    };
+    let old_len = match buf[at] {
+        0x80..=0x8f => 1,
+        0xde => 3,
+        _ => 5,
+    };
+    let n = n.checked_add(1).ok_or(DecodeError::Shape("map is full"))?;
+    let mut header = Vec::with_capacity(5);
+    write_map_len(&mut header, n as usize);
+    buf.splice(at..at + old_len, header);
+    Ok(())
+}
+
 /// One MessagePack token: a scalar, or the header of a container whose
 /// elements follow.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -511,6 +536,26 @@ mod tests {
         let bytes = vec![0x91; 10_000];
         assert!(Reader::new(&bytes).value().is_err());
         assert!(Reader::new(&bytes).skip().is_err());
+    }
+
+    #[test]
+    fn grow_map_widens_headers() {
+        for n in [0usize, 14, 15, 65_535] {
+            let mut buf = vec![0xc0];
+            write_map_len(&mut buf, n);
+            for i in 0..n {
+                write_str(&mut buf, "k");
+                write_uint(&mut buf, i as u64);
+            }
+            grow_map(&mut buf, 1).unwrap();
+            write_str(&mut buf, "new");
+            write_bool(&mut buf, true);
+            let mut r = Reader::new(&buf[1..]);
+            let map = r.map().unwrap();
+            assert_eq!(map.len(), n + 1);
+            assert_eq!(map.get("new"), Some(&Value::Bool(true)));
+        }
+        assert!(grow_map(&mut vec![0x90], 0).is_err());
     }
 
     #[test]

@@ -95,6 +95,30 @@ impl Property {
     }
 }
 
+/// Joins two property lists into one array, at compile time, so a plugin
+/// can take a shared list (the listener's) and add its own:
+/// `const ALL: [Property; A.len() + B.len()] = join_props(A, B);`.
+pub const fn join_props<const N: usize>(a: &[Property], b: &[Property]) -> [Property; N] {
+    assert!(
+        a.len() + b.len() == N,
+        "join_props: N must be the sum of both lengths"
+    );
+    assert!(N > 0, "join_props: nothing to join");
+    let first = if a.is_empty() { b[0] } else { a[0] };
+    let mut out = [first; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[a.len() + j] = b[j];
+        j += 1;
+    }
+    out
+}
+
 /// Parses Fluent Bit's boolean spellings.
 pub fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {

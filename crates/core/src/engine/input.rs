@@ -9,7 +9,10 @@
 //! in the order their events arrived.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::task::JoinSet;
 
 use crate::ack::{Checkpoint, ChunkHold, Progress};
 use crate::chunk::{Chunk, CHUNK_SIZE_LIMIT};
@@ -50,6 +53,8 @@ struct Shared {
     open: Mutex<HashMap<Box<str>, OpenChunk>>,
     pipeline: Arc<Pipeline>,
     shutdown: Shutdown,
+    /// Tasks the input started besides its own (one per connection).
+    tasks: Mutex<JoinSet<()>>,
 }
 
 /// The handle an input uses to hand events to the pipeline.
@@ -90,6 +95,7 @@ impl InputContext {
                 open: Mutex::new(HashMap::new()),
                 pipeline,
                 shutdown,
+                tasks: Mutex::new(JoinSet::new()),
             }),
         }
     }
@@ -122,6 +128,28 @@ impl InputContext {
     /// before each read, so a paused input stops reading its source.
     pub async fn ready(&self) {
         self.inner.account.ready().await
+    }
+
+    /// Runs `task` beside the input (a socket input runs one per
+    /// connection). At shutdown the engine stops these tasks and waits for
+    /// them to end before it seals the last open chunks, so an append they
+    /// made just before the stop is not left behind.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        // Reap finished tasks so a long-lived listener does not keep them.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
+    }
+
+    /// Stops the tasks started with [`InputContext::spawn`] and waits for
+    /// them to end.
+    pub(crate) async fn stop_tasks(&self) {
+        let mut tasks = {
+            let mut guard = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *guard)
+        };
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
 
     /// Counts a record the input could not accept, with the reason logged.

@@ -76,6 +76,9 @@ impl Engine {
         // end, so the seal below catches its last events.
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+        for ctx in &contexts {
+            ctx.stop_tasks().await;
+        }
         ticker.abort();
         for ctx in &contexts {
             ctx.seal_all();
