@@ -2,13 +2,23 @@
 //! it.
 
 pub mod dummy;
+pub mod forward;
+mod net_records;
 pub mod stdin;
+pub mod tcp;
+pub mod udp;
 
 use sluice_core::plugin::{BuildInput, Spec};
 
 /// Every input plugin, in the order `-h` lists them.
 pub fn specs() -> Vec<Spec<BuildInput>> {
-    vec![dummy::SPEC, stdin::SPEC]
+    vec![
+        dummy::SPEC,
+        forward::SPEC,
+        stdin::SPEC,
+        tcp::SPEC,
+        udp::SPEC,
+    ]
 }
 
 /// Transcodes JSON text that must be an object into MessagePack at the end
