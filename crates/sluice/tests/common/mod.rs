@@ -143,10 +143,54 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago (bound and released).
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("bind udp 127.0.0.1:0")
+}
+
+/// Connects to 127.0.0.1:`port`, retrying while the listener starts.
+pub fn connect(port: u16) -> std::net::TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => {
+                s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+                return s;
+            }
+            Err(e) if Instant::now() >= deadline => panic!("cannot connect to port {port}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Reads JSON lines from a file (missing file: none).
+pub fn read_json_file(path: &Path) -> Vec<serde_json::Value> {
+    parse_json_lines(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// The Python of the test virtualenv (`.venv` at the repository root,
+/// made by `scripts/test`), with fluent-logger and msgpack installed.
+pub fn venv_python() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test once, or \
+         `python3 -m venv .venv && .venv/bin/pip install fluent-logger==0.11.1 msgpack==1.2.4` \
+         at the repository root",
+        python.display()
+    );
+    python
 }
 
 /// An HTTP answer fetched with curl.
