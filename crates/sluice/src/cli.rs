@@ -48,6 +48,9 @@ Options:
   -t, --tag=TAG          set the tag of the input named last
   -f, --flush=SECONDS    flush interval (default 1)
   -R, --parser=FILE      load a parsers file
+  -H, --http             start the HTTP monitoring server
+  -L, --http_listen=ADDR address the HTTP server listens on (default 0.0.0.0)
+  -P, --http_port=PORT   port of the HTTP server (default 2020)
   -Y, --enable-hot-reload  reload the configuration on SIGHUP or the HTTP API
   -l, --log_file=FILE    write the process log to FILE
   -v, --verbose          more log output (-vv for trace)
@@ -133,6 +136,17 @@ pub fn parse(argv: &[String]) -> Result<Action, ConfigError> {
             "-Y" | "--enable-hot-reload" => {
                 p.service
                     .push(("hot_reload".into(), "on".into(), flag.clone()))
+            }
+            "-H" | "--http" => p
+                .service
+                .push(("http_server".into(), "on".into(), flag.clone())),
+            "-L" | "--http_listen" | "--listen" => {
+                p.service
+                    .push(("http_listen".into(), value(&flag)?, flag.clone()))
+            }
+            "-P" | "--http_port" | "--port" => {
+                p.service
+                    .push(("http_port".into(), value(&flag)?, flag.clone()))
             }
             "-f" | "--flush" => p
                 .service

@@ -192,6 +192,10 @@ impl RecordBatch {
     ) -> usize {
         let mut at = 0;
         while at < data.len() {
+            if let Some(used) = self.json_line(&data[at..], time) {
+                at += used;
+                continue;
+            }
             match split_object(&data[at..]) {
                 Split::Empty(n) => at += n,
                 Split::Object { start, end } => {
@@ -210,6 +214,30 @@ impl RecordBatch {
             }
         }
         at
+    }
+
+    /// The fast path for newline-delimited JSON, the usual shape of a
+    /// stream: when `data` starts with a line that holds exactly one
+    /// object, appends it and returns the bytes used, newline included.
+    /// Anything else (an object across lines, several on one line, a line
+    /// not ended yet, bad JSON) returns `None` and takes the general path,
+    /// which reports the error; the line is then parsed twice, but only
+    /// lines that are not plain NDJSON pay for that.
+    fn json_line(&mut self, data: &[u8], time: EventTime) -> Option<usize> {
+        if data.first() != Some(&b'{') {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', data)?;
+        let mark = self.buf.len();
+        write_header(&mut self.buf, time, &Map::new());
+        let body = self.buf.len();
+        if to_msgpack_object(&data[..end], &mut self.buf).is_err() {
+            self.buf.truncate(mark);
+            return None;
+        }
+        self.add_source(body);
+        self.records += 1;
+        Some(end + 1)
     }
 
     fn json_record(&mut self, ctx: &InputContext, text: &[u8], time: EventTime) {
@@ -283,5 +311,22 @@ mod tests {
         assert_eq!(unescape("||"), b"||");
         assert_eq!(unescape("\\r\\n"), b"\r\n");
         assert_eq!(unescape("a\\\\b"), b"a\\b");
+    }
+
+    #[test]
+    fn ndjson_fast_path_takes_only_lines_holding_one_object() {
+        let config = RecordConfig {
+            format: Format::Json,
+            limits: BufferLimits::new(1024, 1024),
+            source_key: None,
+        };
+        let mut batch = RecordBatch::new(&config, String::new());
+        let time = EventTime::default();
+        assert_eq!(batch.json_line(b"{\"a\":1}\r\n{\"b\"", time), Some(9));
+        assert_eq!(batch.json_line(b"{\"a\":\n1}\n", time), None);
+        assert_eq!(batch.json_line(b"{\"a\":1}{\"b\":2}\n", time), None);
+        assert_eq!(batch.json_line(b"{\"a\":1}", time), None);
+        assert_eq!(batch.json_line(b" {\"a\":1}\n", time), None);
+        assert_eq!(batch.records, 1);
     }
 }
