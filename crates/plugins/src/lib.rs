@@ -5,6 +5,8 @@
 //! how to build it; [`registry`] collects them for the binary.
 
 pub mod filters;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inputs;
 pub mod outputs;
 pub mod parsers;

@@ -32,7 +32,7 @@ pub(crate) async fn inflate(data: &[u8], cap: usize) -> Result<Vec<u8>, GzipErro
         .map_err(|_| GzipError::Task)?
 }
 
-fn inflate_now(data: &[u8], cap: usize) -> Result<Vec<u8>, GzipError> {
+pub(crate) fn inflate_now(data: &[u8], cap: usize) -> Result<Vec<u8>, GzipError> {
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(cap));
     let mut decoder = MultiGzDecoder::new(data).take(cap as u64 + 1);
     decoder.read_to_end(&mut out).map_err(GzipError::Invalid)?;

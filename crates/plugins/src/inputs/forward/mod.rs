@@ -25,8 +25,8 @@
 //! taken silently; UDP heartbeats are not answered.
 
 mod auth;
-mod frame;
-mod gzip;
+pub(crate) mod frame;
+pub(crate) mod gzip;
 
 use std::sync::Arc;
 use std::time::Duration;
