@@ -64,6 +64,7 @@ fn run(args: RunArgs, argv: Vec<String>, registry: sluice_core::registry::Regist
         return fail(&e);
     }
 
+    raise_open_files_limit();
     let shutdown = Shutdown::new();
     let engine = match Engine::build(args.config, &registry, shutdown.clone()) {
         Ok(e) => e,
@@ -124,6 +125,23 @@ fn run(args: RunArgs, argv: Vec<String>, registry: sluice_core::registry::Regist
         return ExitCode::from(2);
     }
     ExitCode::SUCCESS
+}
+
+/// Lifts the soft limit on open files to the hard one: a network input
+/// holds a descriptor per connection, and the usual soft limit of 1024
+/// would refuse clients long before `net.max_connections`.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(err) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!(error = %err, "cannot raise the open files limit");
+        }
+    }
 }
 
 /// SIGTERM or SIGINT asks for a graceful stop; a second one exits at

@@ -7,54 +7,13 @@ mod common;
 
 use std::io::Write;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{
-    connect, eventually, free_port, free_udp_port, read_json_file, rss_kib, spawn, temp_dir,
-    terminate, wait, write_file,
-};
+use common::{connect, eventually, free_port, free_udp_port, rss_kib, temp_dir, write_file, Run};
 
 const T: Duration = Duration::from_secs(10);
-
-struct Run {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Run {
-    /// Starts sluice with `inputs` (flags) and a file output per tag in a
-    /// fresh directory (or `out`).
-    fn start(inputs: &[&str], out: Option<&Path>, extra: &[&str]) -> Self {
-        let dir = out.map_or_else(|| temp_dir("net"), Path::to_path_buf);
-        let path = format!("path={}", dir.display());
-        let mut args: Vec<&str> = inputs.to_vec();
-        args.extend(["-o", "file", "-m", "*", "-p", &path, "-p", "format=plain"]);
-        args.extend(["-f", "0.2"]);
-        args.extend(extra);
-        Run {
-            child: spawn(&args),
-            dir,
-        }
-    }
-
-    fn records(&self, tag: &str) -> Vec<serde_json::Value> {
-        read_json_file(&self.dir.join(tag))
-    }
-
-    fn wait_for(&self, tag: &str, n: usize) -> Vec<serde_json::Value> {
-        eventually(T, || self.records(tag).len() >= n);
-        self.records(tag)
-    }
-
-    fn stop(self) -> common::Output {
-        terminate(&self.child);
-        wait(self.child, Duration::from_secs(20))
-    }
-}
 
 fn port_prop(port: u16) -> String {
     format!("port={port}")

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, UdpSocket, UnixListener};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket, UnixListener};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
@@ -213,6 +213,38 @@ impl Drop for Listener {
     }
 }
 
+/// Connections the kernel may hold for `accept`. std's 128 makes Linux
+/// drop SYNs now and then under a burst of connects even while every
+/// connection is accepted at once, and each drop costs the client a 1 s
+/// retransmit; the kernel caps this at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds the first address `host` resolves to that can be bound.
+async fn bind_tcp(host: &str, port: u16) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "address resolves to nothing",
+        )
+    }))
+}
+
 /// How long a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -226,9 +258,7 @@ impl Listener {
     /// permissions cannot be set.
     pub async fn bind(config: &ListenerConfig) -> io::Result<Self> {
         let socket = match &config.bind {
-            Bind::Net { host, port } => {
-                Socket::Tcp(TcpListener::bind((host.as_str(), *port)).await?)
-            }
+            Bind::Net { host, port } => Socket::Tcp(bind_tcp(host, *port).await?),
             Bind::Unix { path, perm } => {
                 if path.exists() {
                     std::fs::remove_file(path)?;

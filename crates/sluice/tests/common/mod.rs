@@ -217,3 +217,41 @@ pub fn curl(url: &str, extra: &[&str]) -> Option<HttpAnswer> {
         body: body.to_owned(),
     })
 }
+
+/// sluice running with some inputs and a `file` output per tag, in
+/// `plain` format (a JSON line per record), flushed every 0.2 s.
+pub struct Run {
+    pub child: Child,
+    pub dir: PathBuf,
+}
+
+impl Run {
+    /// Starts sluice with `inputs` (flags) and a file output per tag in a
+    /// fresh directory (or `out`).
+    pub fn start(inputs: &[&str], out: Option<&Path>, extra: &[&str]) -> Self {
+        let dir = out.map_or_else(|| temp_dir("net"), Path::to_path_buf);
+        let path = format!("path={}", dir.display());
+        let mut args: Vec<&str> = inputs.to_vec();
+        args.extend(["-o", "file", "-m", "*", "-p", &path, "-p", "format=plain"]);
+        args.extend(["-f", "0.2"]);
+        args.extend(extra);
+        Run {
+            child: spawn(&args),
+            dir,
+        }
+    }
+
+    pub fn records(&self, tag: &str) -> Vec<serde_json::Value> {
+        read_json_file(&self.dir.join(tag))
+    }
+
+    pub fn wait_for(&self, tag: &str, n: usize) -> Vec<serde_json::Value> {
+        eventually(Duration::from_secs(10), || self.records(tag).len() >= n);
+        self.records(tag)
+    }
+
+    pub fn stop(self) -> Output {
+        terminate(&self.child);
+        wait(self.child, Duration::from_secs(20))
+    }
+}
