@@ -243,7 +243,14 @@ if $programname == "sluicetest" then {{
     );
     let conf = write_file(dir, "rsyslog.conf", &conf);
     let pid = dir.join("rsyslogd.pid");
-    Command::new("rsyslogd")
+    // Debian installs it in /usr/sbin, which a user's PATH may lack.
+    let sbin = Path::new("/usr/sbin/rsyslogd");
+    let bin = if sbin.exists() {
+        sbin
+    } else {
+        Path::new("rsyslogd")
+    };
+    Command::new(bin)
         .arg("-n")
         .arg("-f")
         .arg(&conf)
@@ -361,12 +368,7 @@ fn multi_line_octet_frames_and_an_oversized_frame() {
     ));
     let multi = "<13>1 - host app - - - first line\nsecond line\nthird";
     let mut c = connect(port);
-    write!(
-        c,
-        "{} {multi}<13>1 - host app - - - after it\n",
-        multi.len()
-    )
-    .unwrap();
+    writeln!(c, "{} {multi}<13>1 - host app - - - after it", multi.len()).unwrap();
     // Over the 256-byte limit: the connection is closed, and what came
     // before stays.
     let big = format!("<13>1 - host app - - - {}", "x".repeat(300));
@@ -451,9 +453,9 @@ fn tls_on_tcp_mode_with_openssl_s_client() {
         .expect("openssl s_client");
     let frame = "<13>1 - host app - - - over tls";
     let mut stdin = client.stdin.take().unwrap();
-    write!(
+    writeln!(
         stdin,
-        "{} {frame}<13>1 - host app - - - second\n",
+        "{} {frame}<13>1 - host app - - - second",
         frame.len()
     )
     .unwrap();
