@@ -29,7 +29,12 @@ struct Run {
 impl Run {
     /// Starts sluice with `inputs`, flags separated by white space.
     fn start(inputs: &str) -> Self {
-        let dir = temp_dir("syslog");
+        Run::start_into(inputs, temp_dir("syslog"))
+    }
+
+    /// Starts sluice writing into `dir`, which may not exist yet (the
+    /// file output then fails and retries).
+    fn start_into(inputs: &str, dir: PathBuf) -> Self {
         let path = format!("path={}", dir.display());
         let mut args: Vec<&str> = inputs.split_whitespace().collect();
         args.extend(["-o", "file", "-m", "*", "-p", &path, "-p", "format=plain"]);
@@ -487,4 +492,80 @@ fn bad_settings_are_named_before_anything_starts() {
         &["-p", "mode=tcp", "-p", "format=lines"],
         "'lines' is not newline",
     );
+}
+
+#[test]
+fn a_datagram_over_buffer_chunk_size_is_kept_cut_short() {
+    let port = free_udp_port();
+    let run = Run::start(&format!(
+        "-i syslog -p mode=udp -p listen=127.0.0.1 -p port={port} -t u \
+            -p buffer_chunk_size=100"
+    ));
+    udp_ready(&run, port, "u", "--rfc5424");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let head = "<13>1 - host app - - - ";
+    let datagram = format!("{head}{}", "y".repeat(150));
+    sock.send_to(datagram.as_bytes(), ("127.0.0.1", port))
+        .unwrap();
+    let got = run.wait_for("u", "message", "yyy");
+    let out = run.stop();
+    let rec = find(&got, "message", "yyy").unwrap_or_else(|| panic!("{}", out.stderr));
+    assert_eq!(rec["message"].as_str().unwrap().len(), 100 - head.len());
+    assert!(
+        out.stderr
+            .contains("datagram longer than buffer_chunk_size"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn datagrams_are_dropped_and_counted_while_the_input_is_paused() {
+    let root = temp_dir("syslog-paused");
+    let target = root.join("later");
+    let conf = write_file(
+        &root,
+        "bp.conf",
+        "[SERVICE]\n    scheduler.base 1\n    scheduler.cap 1\n",
+    );
+    let port = free_udp_port();
+    let run = Run::start_into(
+        &format!(
+            "-c {} -i syslog -p mode=udp -p listen=127.0.0.1 -p port={port} -t up \
+                -p mem_buf_limit=1k",
+            conf.display()
+        ),
+        target.clone(),
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |text: &str| {
+        let datagram = format!("<13>1 - host app - - - {text}");
+        let _ = sock.send_to(datagram.as_bytes(), ("127.0.0.1", port));
+    };
+    // The first datagram fills the limit; the destination is missing, so
+    // the input stays paused and the next ones are dropped.
+    std::thread::sleep(Duration::from_millis(500));
+    send(&format!("first {}", "x".repeat(2000)));
+    std::thread::sleep(Duration::from_millis(500));
+    for n in 1..=5 {
+        send(&format!("while paused {n}"));
+    }
+    std::fs::create_dir_all(&target).unwrap();
+    let resumed = eventually(T, || {
+        send("after resume");
+        std::thread::sleep(Duration::from_millis(100));
+        has(&run.records("up"), "message", "after resume")
+    });
+    let got = run.records("up");
+    let out = run.stop();
+    assert!(resumed, "{}", out.stderr);
+    assert!(has(&got, "message", "first"), "{}", out.stderr);
+    assert!(!has(&got, "message", "while paused"), "{}", out.stderr);
+    let dropped: u64 = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("datagrams dropped while the input was paused"))
+        .filter_map(|l| l.rsplit("datagrams=").next()?.trim().parse::<u64>().ok())
+        .sum();
+    assert!(dropped >= 5, "{}", out.stderr);
 }
