@@ -53,6 +53,8 @@ impl Streams {
         let mut batch = MessageBatch::new(Arc::clone(&self.messages), peer.source_address());
         loop {
             let read = reader.fill(&ctx).await;
+            // TODO: take a partial last frame at shutdown too, because it
+            // is dropped now (as the tcp input does); kept only at EOF.
             let eof = matches!(read, Err(Closed::Eof));
             let (used, broken) = self.frame(&mut batch, reader.data(), eof);
             reader.consume(used);
