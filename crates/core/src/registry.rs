@@ -4,7 +4,7 @@
 //! `core` knows no plugin by name: the binary fills the registry from the
 //! plugins crate.
 
-use crate::config::{PropKind, Property};
+use crate::config::{PropKind, Property, Section};
 use crate::plugin::{BuildFilter, BuildInput, BuildOutput, BuildParser, Spec};
 
 /// Properties every input takes.
@@ -217,6 +217,10 @@ pub struct Registry {
     pub outputs: Vec<Spec<BuildOutput>>,
     /// Parser formats, by the name `Format` gives.
     pub parsers: Vec<Spec<BuildParser>>,
+    /// `[PARSER]` sections every configuration has without loading a
+    /// parsers file (the syslog input's defaults). A configuration that
+    /// defines a parser of the same name uses its own.
+    pub builtin_parsers: Vec<Section>,
 }
 
 impl Registry {

@@ -20,5 +20,6 @@ pub fn registry() -> Registry {
         filters: filters::specs(),
         outputs: outputs::specs(),
         parsers: parsers::specs(),
+        builtin_parsers: parsers::builtin::sections(),
     }
 }

@@ -184,6 +184,11 @@ fn syslog_rfc5424() {
     assert_eq!(s(&body, "pid"), "-");
     assert_eq!(s(&body, "extradata"), "-");
     assert_eq!(s(&body, "message"), "'su root' failed");
+
+    // An octet-counted frame may carry a message of several lines.
+    let line = "<13>1 2003-10-11T22:14:15.003Z - app - - - first\nsecond\n";
+    let (body, _) = parse("syslog-rfc5424", line);
+    assert_eq!(s(&body, "message"), "first\nsecond\n");
 }
 
 #[test]
@@ -209,6 +214,10 @@ fn syslog_rfc3164_takes_the_current_year() {
         s(&body, "message"),
         "(root) CMD (run-parts /etc/cron.hourly)"
     );
+
+    let lines = "<13>Nov 14 22:13:20 host app: one\ntwo";
+    let (body, _) = parse("syslog-rfc3164", lines);
+    assert_eq!(s(&body, "message"), "one\ntwo");
 }
 
 #[test]

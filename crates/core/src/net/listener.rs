@@ -175,7 +175,12 @@ fn port(cfg: &PluginConfig) -> Result<u16, ConfigError> {
         .ok_or_else(|| cfg.error("port", format!("'{port}' is not a port (1-65535)")))
 }
 
-fn unix_perm(cfg: &PluginConfig) -> Result<Option<u32>, ConfigError> {
+/// The `unix_perm` property (octal), or its default.
+///
+/// # Errors
+///
+/// The value is not an octal mode.
+pub fn unix_perm(cfg: &PluginConfig) -> Result<Option<u32>, ConfigError> {
     let Some(text) = cfg.str("unix_perm") else {
         return Ok(None);
     };

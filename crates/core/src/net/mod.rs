@@ -1,6 +1,8 @@
 //! Networking shared by plugins: listeners for inputs (TCP, UDP, Unix
-//! sockets, TLS) and the TLS settings every network plugin takes.
+//! stream and datagram sockets, TLS) and the TLS settings every network
+//! plugin takes.
 
+pub mod datagram;
 pub mod listener;
 pub mod reader;
 pub mod stream;

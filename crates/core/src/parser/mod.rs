@@ -123,8 +123,9 @@ pub struct Parsers {
 
 impl Parsers {
     /// Builds every `[PARSER]` section with the format plugins of
-    /// `registry`. A name defined twice keeps its first definition, as in
-    /// Fluent Bit, with a warning.
+    /// `registry`, then the registry's built-in parsers whose names the
+    /// sections do not define. A name defined twice keeps its first
+    /// definition, as in Fluent Bit, with a warning.
     ///
     /// # Errors
     /// A section without `name` or `format`, an unknown format, key or
@@ -139,6 +140,14 @@ impl Parsers {
                 continue;
             }
             parsers.by_name.push((name, parser));
+        }
+        for section in &registry.builtin_parsers {
+            let defined = section
+                .name()
+                .is_some_and(|n| parsers.get(n.trim()).is_some());
+            if !defined {
+                parsers.by_name.push(build_one(section, registry)?);
+            }
         }
         Ok(parsers)
     }

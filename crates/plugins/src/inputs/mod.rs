@@ -5,6 +5,7 @@ pub mod dummy;
 pub mod forward;
 mod net_records;
 pub mod stdin;
+pub mod syslog;
 pub mod tcp;
 pub mod udp;
 
@@ -16,6 +17,7 @@ pub fn specs() -> Vec<Spec<BuildInput>> {
         dummy::SPEC,
         forward::SPEC,
         stdin::SPEC,
+        syslog::SPEC,
         tcp::SPEC,
         udp::SPEC,
     ]

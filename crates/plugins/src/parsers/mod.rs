@@ -2,6 +2,7 @@
 //! can name. Core builds them into its `Parsers` set; inputs and filters
 //! reach them only through `Setup::parser`.
 
+pub mod builtin;
 pub mod json;
 pub mod logfmt;
 pub mod ltsv;
