@@ -9,6 +9,7 @@
 use sluice_core::event::Events;
 
 use crate::inputs::forward::{frame, gzip};
+use crate::inputs::syslog;
 
 /// Inflated payloads are capped low so the fuzzer spends its time on
 /// decoding, not on allocating.
@@ -50,5 +51,35 @@ pub fn forward_stream(data: &[u8]) {
             read_back >= events,
             "re-framed {events} events but only {read_back} read back"
         );
+    }
+}
+
+/// Frames `data` as a syslog TCP stream twice: in one read, and in two
+/// reads split where its first byte says. Framing must not depend on how
+/// the bytes arrived: when neither run breaks, both give the same
+/// messages, and no message is ever longer than the limit.
+pub fn syslog_stream(data: &[u8]) {
+    let Some((&split, stream)) = data.split_first() else {
+        return;
+    };
+    let max = 64;
+    let whole = syslog::framing::split_frames(stream, max, true);
+
+    let at = usize::from(split).min(stream.len());
+    let (mut pieces, used, broken) = syslog::framing::split_frames(&stream[..at], max, false);
+    assert!(used <= at);
+    let mut pending = stream[used..at].to_vec();
+    let mut second = None;
+    if broken.is_none() {
+        pending.extend_from_slice(&stream[at..]);
+        let (more, _, err) = syslog::framing::split_frames(&pending, max, true);
+        pieces.extend(more);
+        second = err;
+    }
+    for message in whole.0.iter().chain(&pieces) {
+        assert!(message.len() <= max, "message over the limit");
+    }
+    if whole.2.is_none() && broken.is_none() && second.is_none() {
+        assert_eq!(whole.0, pieces, "framing depends on where reads end");
     }
 }
