@@ -542,24 +542,24 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 /// Sends `data` through `openssl s_client` and closes.
 fn send_tls(port: u16, data: &[u8], client_cert: Option<(&Path, &Path)>) -> bool {
-    connect(port);
-    let addr = format!("127.0.0.1:{port}");
-    let mut args = vec![
-        "s_client",
-        "-connect",
-        &addr,
-        "-quiet",
-        "-no_ign_eof",
-        "-tls1_2",
-    ];
     let (crt, key);
+    let mut extra = vec!["-tls1_2"];
     if let Some((c, k)) = client_cert {
         crt = c.display().to_string();
         key = k.display().to_string();
-        args.extend(["-cert", &crt, "-key", &key]);
+        extra.extend(["-cert", &crt, "-key", &key]);
     }
+    s_client(port, data, &extra)
+}
+
+/// Runs `openssl s_client` with `extra` flags, writes `data` and closes;
+/// true when the handshake and the write succeeded.
+fn s_client(port: u16, data: &[u8], extra: &[&str]) -> bool {
+    connect(port);
+    let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new("openssl")
-        .args(&args)
+        .args(["s_client", "-connect", &addr, "-quiet", "-no_ign_eof"])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -595,6 +595,53 @@ fn tls_listener_with_and_without_client_certificates() {
     let out = s.stop();
     assert_eq!(ns(&got), ["1"], "{}", out.stderr);
     assert!(anon.is_empty(), "a client without a certificate got in");
+    assert!(
+        out.stderr.contains("tls handshake failed"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn tls_matrix_with_openssl_s_client() {
+    let dir = temp_dir("forward-tls-matrix");
+    let (ca, crt, key) = certificates(&dir);
+    let other = temp_dir("forward-tls-other-ca");
+    let (other_ca, _, _) = certificates(&other);
+    let crt_p = format!("tls.crt_file={}", crt.display());
+    let key_p = format!("tls.key_file={}", key.display());
+    let s = Sluice::start(&["tls=on", &crt_p, &key_p], None);
+    let verify = |ca: &Path| {
+        vec![
+            "-CAfile".to_owned(),
+            ca.display().to_string(),
+            "-verify_return_error".to_owned(),
+            "-servername".to_owned(),
+            "localhost".to_owned(),
+        ]
+    };
+
+    // The right CA verifies sluice's certificate.
+    let args = verify(&ca);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(s_client(s.port, &message("tls.ok", "1"), &args));
+    // A client trusting another CA refuses sluice and sends nothing.
+    let args = verify(&other_ca);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(!s_client(s.port, &message("tls.wrong_ca", "1"), &args));
+    // TLS 1.1 is refused by sluice (the client is allowed to offer it).
+    let old = ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"];
+    assert!(!s_client(s.port, &message("tls.old", "1"), &old));
+    // TLS 1.3 works as well as 1.2.
+    assert!(s_client(s.port, &message("tls.v13", "1"), &["-tls1_3"]));
+
+    let ok = s.wait_for("tls.ok", 1);
+    let v13 = s.wait_for("tls.v13", 1);
+    let refused = [s.records("tls.wrong_ca"), s.records("tls.old")];
+    let out = s.stop();
+    assert_eq!(ns(&ok), ["1"], "{}", out.stderr);
+    assert_eq!(ns(&v13), ["1"], "{}", out.stderr);
+    assert!(refused.iter().all(Vec::is_empty), "{refused:?}");
     assert!(
         out.stderr.contains("tls handshake failed"),
         "{}",
