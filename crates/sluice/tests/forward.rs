@@ -168,6 +168,62 @@ fn python_script(script: &str) {
     assert!(status.success(), "python client failed");
 }
 
+/// Runs the npm fluent-logger peer (`tests/peers`, installed by
+/// `scripts/test`); true when every record was acked.
+fn node_client(port: u16, mode: &str, count: usize, shared_key: Option<&str>) -> bool {
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
+    assert!(
+        peers.join("node_modules/fluent-logger").exists(),
+        "run scripts/test once, or `npm install` in {}",
+        peers.display()
+    );
+    let count = count.to_string();
+    let mut args = vec!["forward_client.js", &port.to_string(), mode, &count]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    args.extend(shared_key.map(str::to_owned));
+    Command::new("node")
+        .args(&args)
+        .current_dir(&peers)
+        .status()
+        .expect("run node")
+        .success()
+}
+
+#[test]
+fn node_fluent_logger_in_every_event_mode_with_acks() {
+    let s = Sluice::start(&[], None);
+    connect(s.port);
+    for mode in ["Message", "PackedForward", "CompressedPackedForward"] {
+        assert!(node_client(s.port, mode, 200, None), "{mode} was not acked");
+    }
+    let tags = [
+        "node.Message",
+        "node.PackedForward",
+        "node.CompressedPackedForward",
+    ];
+    let got: Vec<_> = tags.iter().map(|t| s.wait_for(t, 200)).collect();
+    let out = s.stop();
+    for (tag, records) in tags.iter().zip(&got) {
+        let ns: Vec<i64> = records.iter().map(|r| r["n"].as_i64().unwrap()).collect();
+        assert_eq!(ns, (0..200).collect::<Vec<_>>(), "{tag}: {}", out.stderr);
+    }
+
+    let s = Sluice::start(&["shared_key=node-secret", "self_hostname=sluice"], None);
+    connect(s.port);
+    assert!(node_client(
+        s.port,
+        "PackedForward",
+        20,
+        Some("node-secret")
+    ));
+    assert!(!node_client(s.port, "PackedForward", 1, Some("wrong")));
+    let got = s.wait_for("node.PackedForward", 20);
+    let out = s.stop();
+    assert_eq!(got.len(), 20, "{}", out.stderr);
+}
+
 #[test]
 fn fluent_logger_message_mode_keeps_records_and_tags() {
     let s = Sluice::start(&["tag_prefix=in."], None);
