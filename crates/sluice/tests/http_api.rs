@@ -1,62 +1,16 @@
 //! The HTTP monitoring API through the real binary and curl: every
 //! endpoint's status and JSON shape, Prometheus text that promtool
-//! accepts, health that follows failing outputs, and hostile clients.
+//! accepts, and health that follows failing outputs. Hostile clients are
+//! in `http_hostile.rs`.
 
 mod common;
 
 use std::io::Write as _;
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{curl, eventually, free_port, rss_kib, spawn, temp_dir, terminate, wait, write_file};
-use serde_json::Value;
-
-/// A running sluice with the API on a fresh port.
-struct Api {
-    child: Option<Child>,
-    base: String,
-}
-
-impl Api {
-    fn start(body: &str) -> Api {
-        let port = free_port();
-        let dir = temp_dir("api");
-        let text = format!(
-            "[SERVICE]\n    Flush 0.2\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port {port}\n{}",
-            body.replace("DIR", dir.to_str().unwrap())
-        );
-        let conf = write_file(&dir, "api.conf", &text);
-        let child = spawn(&["-c", conf.to_str().unwrap()]);
-        let base = format!("http://127.0.0.1:{port}");
-        let up = eventually(Duration::from_secs(10), || curl(&base, &[]).is_some());
-        assert!(up, "the API never answered");
-        Api {
-            child: Some(child),
-            base,
-        }
-    }
-
-    fn get(&self, path: &str) -> common::HttpAnswer {
-        curl(&format!("{}{path}", self.base), &[]).expect("API answers")
-    }
-
-    fn json(&self, path: &str) -> Value {
-        let a = self.get(path);
-        assert_eq!(a.status, 200, "{path}: {}", a.body);
-        serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", a.body))
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
-    }
-
-    fn stop(mut self) -> common::Output {
-        let child = self.child.take().unwrap();
-        terminate(&child);
-        wait(child, Duration::from_secs(20))
-    }
-}
+use common::api::Api;
+use common::{curl, eventually};
 
 const PIPELINE: &str = "
     Health_Check On
@@ -248,7 +202,7 @@ fn health_fails_while_an_output_keeps_failing_and_recovers() {
 
     let dir = api.json("/api/v1/metrics");
     assert!(dir["output"]["file.0"]["errors"].as_u64().unwrap() > 2);
-    let conf_dir = std::path::Path::new(&api_dir(&api)).join("missing");
+    let conf_dir = api.dir.join("missing");
     std::fs::create_dir_all(&conf_dir).unwrap();
     let recovered = eventually(Duration::from_secs(20), || health(&api).status == 200);
     assert!(
@@ -256,70 +210,4 @@ fn health_fails_while_an_output_keeps_failing_and_recovers() {
         "health never came back once the output delivered"
     );
     api.stop();
-}
-
-/// The scratch directory of a running test instance, read from its
-/// config's path in the process's command line.
-fn api_dir(api: &Api) -> String {
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", api.pid())).unwrap();
-    let conf = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .find(|a| a.ends_with("api.conf"))
-        .unwrap();
-    conf.trim_end_matches("/api.conf").to_owned()
-}
-
-#[test]
-fn hostile_clients_do_not_take_the_api_down() {
-    let api = Api::start(PIPELINE);
-    let addr = api.base.trim_start_matches("http://").to_owned();
-
-    // A head far past the limit gets an error answer or a closed
-    // connection, never a crash.
-    let big = "x".repeat(64 * 1024);
-    let huge_header = curl(&format!("{}/", api.base), &["-H", &format!("X-Big: {big}")]);
-    assert!(
-        huge_header.as_ref().is_none_or(|a| a.status >= 400),
-        "{huge_header:?}"
-    );
-    // Garbage instead of HTTP.
-    let mut garbage = TcpStream::connect(&addr).unwrap();
-    let _ = garbage.write_all(b"\x00\x01\x02 not http at all\r\n\r\n");
-    // A body on an endpoint that takes none is never read.
-    let big_body = curl(
-        &format!("{}/api/v2/reload", api.base),
-        &["-X", "POST", "--data-binary", &big],
-    );
-    assert!(
-        big_body.as_ref().is_none_or(|a| a.status == 400),
-        "{big_body:?}"
-    );
-
-    // Many slow clients each holding half a request.
-    let mut slow = Vec::new();
-    for _ in 0..1000 {
-        match TcpStream::connect(&addr) {
-            Ok(mut s) => {
-                let _ = s.write_all(b"GET /api/v1/metrics HTTP/1.1\r\nHost: x\r\n");
-                slow.push(s);
-            }
-            Err(_) => break,
-        }
-    }
-    assert!(
-        slow.len() >= 500,
-        "could open only {} connections",
-        slow.len()
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let metrics = api.get("/api/v1/metrics");
-    assert_eq!(metrics.status, 200, "served beside the slow clients");
-    let rss = rss_kib(api.pid()).unwrap_or(0);
-    assert!(rss < 96 * 1024, "memory bounded: {rss} KiB");
-    drop(slow);
-
-    assert_eq!(api.get("/api/v1/health").status, 200);
-    let out = api.stop();
-    assert!(out.status.success(), "{}", out.stderr);
 }
