@@ -152,8 +152,14 @@ fn retry_later(
     };
     tokio::spawn(async move {
         tokio::time::sleep(wait).await;
-        if let Some(tx) = tx.upgrade() {
-            let _ = tx.send(task);
+        match tx.upgrade() {
+            Some(tx) => drop(tx.send(task)),
+            // The pipeline's drain is over (exit, or Hot_Reload.Timeout);
+            // its report already counts this chunk as undelivered.
+            None => tracing::debug!(
+                tag = task.chunk.tag(),
+                "retry abandoned: the pipeline has stopped"
+            ),
         }
     });
 }

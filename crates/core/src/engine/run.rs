@@ -101,7 +101,11 @@ impl Engine {
                 let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
                 let grace = service.grace;
                 return Ended::Replaced(tokio::spawn(async move {
-                    finish(&accounts, &shutdown, deadline, grace, plugins).await
+                    let report = finish(&accounts, &shutdown, deadline, grace, plugins).await;
+                    // The contexts hold the output queues open: retries
+                    // scheduled during the drain must find them there.
+                    drop(contexts);
+                    report
                 }));
             }
         };
