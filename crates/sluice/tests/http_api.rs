@@ -93,6 +93,50 @@ fn endpoints_answer_with_fluent_bit_shapes() {
     assert!(out.status.success(), "{}", out.stderr);
 }
 
+/// Every family Fluent Bit's dashboards read, with its type. Fluent Bit
+/// types `fluentbit_uptime` a counter; see the README for why sluice
+/// says gauge.
+const FAMILIES: &[(&str, &str)] = &[
+    ("fluentbit_uptime", "gauge"),
+    ("fluentbit_process_start_time_seconds", "gauge"),
+    ("fluentbit_build_info", "gauge"),
+    ("fluentbit_hot_reloaded_times", "gauge"),
+    ("fluentbit_input_records_total", "counter"),
+    ("fluentbit_input_bytes_total", "counter"),
+    ("fluentbit_input_ingestion_paused", "gauge"),
+    ("fluentbit_filter_records_total", "counter"),
+    ("fluentbit_filter_drop_records_total", "counter"),
+    ("fluentbit_filter_add_records_total", "counter"),
+    ("fluentbit_output_proc_records_total", "counter"),
+    ("fluentbit_output_proc_bytes_total", "counter"),
+    ("fluentbit_output_errors_total", "counter"),
+    ("fluentbit_output_retries_total", "counter"),
+    ("fluentbit_output_retries_failed_total", "counter"),
+    ("fluentbit_output_dropped_records_total", "counter"),
+    ("fluentbit_output_retried_records_total", "counter"),
+    ("fluentbit_output_upstream_total_connections", "gauge"),
+    ("fluentbit_output_upstream_busy_connections", "gauge"),
+    ("fluentbit_output_latency_seconds", "histogram"),
+    ("fluentbit_storage_chunks", "gauge"),
+    ("fluentbit_storage_mem_chunks", "gauge"),
+    ("fluentbit_storage_fs_chunks", "gauge"),
+    ("fluentbit_storage_fs_chunks_up", "gauge"),
+    ("fluentbit_storage_fs_chunks_down", "gauge"),
+    ("fluentbit_input_storage_overlimit", "gauge"),
+    ("fluentbit_input_storage_memory_bytes", "gauge"),
+    ("fluentbit_input_storage_chunks", "gauge"),
+    ("fluentbit_input_storage_chunks_up", "gauge"),
+    ("fluentbit_input_storage_chunks_down", "gauge"),
+    ("fluentbit_input_storage_chunks_busy", "gauge"),
+    ("fluentbit_input_storage_chunks_busy_bytes", "gauge"),
+    ("process_cpu_seconds_total", "counter"),
+    ("process_resident_memory_bytes", "gauge"),
+    ("process_virtual_memory_bytes", "gauge"),
+    ("process_start_time_seconds", "gauge"),
+    ("process_open_fds", "gauge"),
+    ("process_max_fds", "gauge"),
+];
+
 /// promtool as scripts/test lays it out (or `SLUICE_PROMTOOL`).
 fn promtool() -> String {
     if let Ok(p) = std::env::var("SLUICE_PROMTOOL") {
@@ -141,6 +185,10 @@ fn prometheus_text_passes_promtool_and_has_every_family() {
             String::from_utf8_lossy(&res.stdout),
             String::from_utf8_lossy(&res.stderr)
         );
+        for (family, kind) in FAMILIES {
+            let type_line = format!("# TYPE {family} {kind}\n");
+            assert!(text.contains(&type_line), "{path}: no {type_line}{text}");
+        }
         for series in [
             "fluentbit_uptime{hostname=",
             "fluentbit_build_info{hostname=",
@@ -157,14 +205,27 @@ fn prometheus_text_passes_promtool_and_has_every_family() {
             "fluentbit_output_retries_failed_total{name=\"sink\"} 0",
             "fluentbit_output_dropped_records_total{name=\"sink\"} 0",
             "fluentbit_output_retried_records_total{name=\"sink\"} 0",
-            "fluentbit_output_latency_seconds_bucket{output=\"sink\",le=\"+Inf\"}",
+            "fluentbit_output_upstream_total_connections{name=\"sink\"} 0",
+            "fluentbit_output_upstream_busy_connections{name=\"sink\"} 0",
+            "fluentbit_output_latency_seconds_bucket{input=\"gen\",output=\"sink\",le=\"0.5\"}",
+            "fluentbit_output_latency_seconds_bucket{input=\"gen\",output=\"sink\",le=\"+Inf\"}",
+            "fluentbit_output_latency_seconds_count{input=\"gen\",output=\"sink\"}",
             "fluentbit_hot_reloaded_times{hostname=",
-            "fluentbit_storage_mem_chunks ",
+            "fluentbit_input_storage_overlimit{name=\"gen\"} 0",
+            "fluentbit_input_storage_chunks_down{name=\"gen\"} 0",
+            "fluentbit_storage_fs_chunks 0",
             "process_resident_memory_bytes ",
         ] {
             assert!(text.contains(series), "{path}: no {series}\n{text}");
         }
     }
+    // Without storage.metrics the storage layer's families are not served.
+    let plain = Api::start(&PIPELINE.replace("storage.metrics On", "storage.metrics Off"));
+    let text = plain.get("/api/v1/metrics/prometheus").body;
+    assert!(!text.contains("fluentbit_storage_"), "{text}");
+    assert!(!text.contains("fluentbit_input_storage_"), "{text}");
+    assert!(text.contains("fluentbit_input_records_total"), "{text}");
+    plain.stop();
     api.stop();
 }
 

@@ -95,7 +95,10 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
         Verdict::Ok => {
             shared.metrics.proc_records.add(chunk.records() as u64);
             shared.metrics.proc_bytes.add(chunk.size() as u64);
-            shared.metrics.latency.observe(chunk.sealed().elapsed());
+            shared
+                .metrics
+                .latency
+                .observe(chunk.input(), chunk.sealed().elapsed());
         }
         Verdict::Retry(reason) => {
             shared.metrics.errors.inc();
