@@ -203,6 +203,75 @@ fn the_service_interval_applies_to_every_instance() {
     assert_eq!((written, suppressed), (1, 0), "{log}");
 }
 
+fn reloadable(level: &str) -> String {
+    format!(
+        "
+[SERVICE]
+    Flush          0.2
+    Hot_Reload     On
+    Log_File       DIR/sluice.log
+    scheduler.base 1
+    scheduler.cap  1
+
+[INPUT]
+    Name dummy
+    Rate 10
+
+[OUTPUT]
+    Name        file
+    Alias       quiet
+    Match       *
+    Path        DIR/missing
+    Retry_Limit no_limits
+    Log_Level   {level}
+
+[OUTPUT]
+    Name        file
+    Alias       loud
+    Match       *
+    Path        DIR/missing
+    Retry_Limit no_limits
+"
+    )
+}
+
+#[test]
+fn a_hot_reload_applies_new_instance_levels() {
+    let dir = temp_dir("loglevel-reload");
+    let write_conf = |level: &str| {
+        let text = reloadable(level).replace("DIR", dir.to_str().unwrap());
+        write_file(&dir, "sluice.conf", &text)
+    };
+    let conf = write_conf("error");
+    let log = dir.join("sluice.log");
+    let child = spawn(&["-c", conf.to_str().unwrap()]);
+    let loud = eventually(T, || lines_of(&log_text(&log), "loud").len() >= 5);
+    assert!(loud, "{}", log_text(&log));
+    assert!(lines_of(&log_text(&log), "quiet").is_empty());
+
+    // Debug lines were disabled everywhere until now.
+    write_conf("debug");
+    std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let debug = eventually(T, || {
+        let text = log_text(&log);
+        let quiet = lines_of(&text, "quiet");
+        quiet.iter().any(|l| l.contains("DEBUG")) && quiet.iter().any(|l| l.contains("WARN"))
+    });
+    terminate(&child);
+    let out = wait(child, T);
+    let text = log_text(&log);
+    assert!(debug, "the reloaded level never applied:\n{text}");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    let loud_debug = lines_of(&text, "loud")
+        .into_iter()
+        .filter(|l| l.contains("DEBUG"))
+        .count();
+    assert_eq!(loud_debug, 0, "{text}");
+}
+
 const STDIN_TO_MISSING_DIR: &str = "
 [SERVICE]
     Flush     0.1
