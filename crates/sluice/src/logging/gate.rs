@@ -96,8 +96,12 @@ impl GateState {
 #[derive(Debug, Clone)]
 pub(crate) struct Gate(pub Arc<GateState>);
 
-/// The instance name noted in an instance span.
-struct InstanceName(Arc<str>);
+/// The instance noted in an instance span: its kind (the span's name,
+/// `output`) and its name (`es.0`).
+pub(super) struct InstanceName {
+    pub kind: &'static str,
+    pub name: Arc<str>,
+}
 
 thread_local! {
     /// Set while the gate writes its own report of suppressed repeats.
@@ -172,12 +176,15 @@ where
         let mut name = NameField(None);
         attrs.record(&mut name);
         if let (Some(name), Some(span)) = (name.0, ctx.span(id)) {
-            span.extensions_mut().insert(InstanceName(name.into()));
+            span.extensions_mut().insert(InstanceName {
+                kind: meta.name(),
+                name: name.into(),
+            });
         }
     }
 
     fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
-        let instance = instance_of(event, &ctx);
+        let instance = instance_of(event, &ctx).map(|i| i.name);
         let (level, interval) = self.0.settings_of(instance.as_deref());
         let meta = event.metadata();
         if rank(meta.level()) > limit_for(meta, level as u8) {
@@ -203,15 +210,18 @@ where
     }
 }
 
-/// The name of the nearest instance span around `event`.
-fn instance_of<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> Option<Arc<str>>
+/// The nearest instance span around `event`.
+pub(super) fn instance_of<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> Option<InstanceName>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let scope = ctx.event_scope(event)?;
     for span in scope {
-        if let Some(name) = span.extensions().get::<InstanceName>() {
-            return Some(Arc::clone(&name.0));
+        if let Some(i) = span.extensions().get::<InstanceName>() {
+            return Some(InstanceName {
+                kind: i.kind,
+                name: Arc::clone(&i.name),
+            });
         }
     }
     None
@@ -263,7 +273,7 @@ impl Visit for NameField {
 
 /// An event's message and fields as one line of text: what makes two
 /// lines the same line.
-fn line_of(event: &Event<'_>) -> String {
+pub(super) fn line_of(event: &Event<'_>) -> String {
     let mut text = LineText(String::new());
     event.record(&mut text);
     text.0

@@ -4,9 +4,11 @@
 //!
 //! Each line names the plugin instance it comes from through the span the
 //! engine opens for it (`output{name=stdout.0}: ...`). Decisions live in
-//! [`gate`]; remembering repeats in [`repeats`].
+//! [`gate`]; remembering repeats in [`repeats`]; [`mirror`] hands written
+//! lines to the `fluentbit_logs` input.
 
 mod gate;
+mod mirror;
 mod repeats;
 
 use std::fs::OpenOptions;
@@ -37,7 +39,9 @@ static GATE: OnceLock<Arc<GateState>> = OnceLock::new();
 pub fn init(settings: &LogSettings) -> Result<(), String> {
     let state = Arc::new(GateState::new(settings.level, settings.suppress_interval));
     let _ = GATE.set(Arc::clone(&state));
-    let registry = tracing_subscriber::registry().with(Gate(state));
+    let registry = tracing_subscriber::registry()
+        .with(Gate(state))
+        .with(mirror::Mirror);
     let fmt = tracing_subscriber::fmt::layer().with_target(false);
     match &settings.file {
         Some(path) => {
