@@ -124,6 +124,7 @@ fn run(args: RunArgs, argv: Vec<String>, registry: sluice_core::registry::Regist
     };
     // Flushes abandoned after Grace may still hold tasks: do not wait.
     runtime.shutdown_background();
+    logging::report_pending();
     if report.undelivered_bytes > 0 {
         return ExitCode::from(2);
     }

@@ -201,6 +201,18 @@ fn the_service_interval_applies_to_every_instance() {
     );
     let (written, suppressed) = dropped_lines(&log, "failing");
     assert_eq!((written, suppressed), (1, 0), "{log}");
+    // The repeats held back are reported at exit, naming their instance.
+    let at_exit = log
+        .lines()
+        .find(|l| l.contains("suppressed") && l.contains("instance=\"failing\""))
+        .unwrap_or_else(|| panic!("no report at exit:\n{log}"));
+    let held: u64 = at_exit
+        .split("suppressed=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(held >= 3, "{at_exit}");
 }
 
 fn reloadable(level: &str) -> String {

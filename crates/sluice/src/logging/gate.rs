@@ -32,6 +32,9 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::repeats::{Admit, Repeats};
 
+/// Separates instance, level and text in a line's key.
+const KEY_SEPARATOR: char = '\u{1f}';
+
 /// Span names the engine gives plugin instances.
 const INSTANCE_SPANS: [&str; 3] = ["input", "filter", "output"];
 
@@ -73,6 +76,21 @@ impl GateState {
             // Callsites cached as disabled may be wanted now, or the other
             // way round.
             tracing::callsite::rebuild_interest_cache();
+        }
+    }
+
+    /// Reports the repeats still held back (at exit: nothing will
+    /// report them later).
+    pub fn report_pending(&self) {
+        for (key, held) in self.repeats.take_pending() {
+            let mut parts = key.splitn(3, KEY_SEPARATOR);
+            let (Some(instance), Some(level), Some(line)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let level = level.parse().unwrap_or(Level::INFO);
+            report_suppressed(&level, held, Some(instance).filter(|i| !i.is_empty()), line);
         }
     }
 
@@ -194,16 +212,18 @@ where
             return true;
         }
         let line = line_of(event);
-        let key = format!(
-            "{}\u{1f}{}\u{1f}{line}",
+        let key = [
             instance.as_deref().unwrap_or(""),
-            meta.level()
-        );
+            meta.level().as_str(),
+            &line,
+        ]
+        .join(&KEY_SEPARATOR.to_string());
         match self.0.repeats.admit(key, interval, Instant::now()) {
             Admit::Write => true,
             Admit::Suppress => false,
             Admit::WriteAfter(held) => {
-                report_suppressed(meta.level(), held, interval, &line);
+                // Inside the line's own span: the report names it anyway.
+                report_suppressed(meta.level(), held, None, &line);
                 true
             }
         }
@@ -229,14 +249,14 @@ where
 
 /// Writes, at the level of the line it is about, how many repeats of it
 /// were held back. Runs inside the gate, so it marks itself to pass.
-fn report_suppressed(level: &Level, held: u64, interval: Duration, line: &str) {
-    let secs = interval.as_secs_f64();
+/// `instance` is named when the report is made outside its span (exit).
+fn report_suppressed(level: &Level, held: u64, instance: Option<&str>, line: &str) {
     macro_rules! emit {
         ($level:expr) => {
             tracing::event!(
                 $level,
                 suppressed = held,
-                interval_secs = secs,
+                instance,
                 line,
                 "repeats of a log line were suppressed"
             )

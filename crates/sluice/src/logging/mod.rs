@@ -69,3 +69,11 @@ pub fn set_instances(list: &[InstanceLog]) {
         state.set_instances(list);
     }
 }
+
+/// Reports repeats still held back by `Log_Suppress_Interval`; call once
+/// the pipeline has stopped.
+pub fn report_pending() {
+    if let Some(state) = GATE.get() {
+        state.report_pending();
+    }
+}

@@ -3,16 +3,16 @@
 //! written.
 //!
 //! The first repeat after the interval is written again, preceded by a
-//! report of how many repeats were held back meanwhile. A line that never
-//! comes back keeps its count to itself (nothing is written on a timer).
+//! report of how many repeats were held back meanwhile. Counts of lines
+//! that never came back are reported at exit ([`Repeats::take_pending`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-// TODO: report the count of a line that never comes back (at exit, or
-// when its interval ends), because today it is only written before the
-// line's next appearance; that needs a timer beside the logger.
+// TODO: report the count of a line that stops repeating when its
+// interval ends, because today that waits for the line's next appearance
+// or the exit; it needs a timer beside the logger.
 
 /// Distinct lines remembered before old ones are forgotten.
 const MAX_REMEMBERED: usize = 4096;
@@ -62,8 +62,8 @@ impl Repeats {
             };
         }
         if seen.len() >= MAX_REMEMBERED {
-            // Forget lines whose window is over and that hold no count;
-            // if all are busy, forget everything rather than grow.
+            // Keep only lines within their window that hold a count; if
+            // all are such, forget everything rather than grow.
             seen.retain(|_, s| {
                 s.suppressed > 0 && now.saturating_duration_since(s.written) < interval
             });
@@ -79,6 +79,18 @@ impl Repeats {
             },
         );
         Admit::Write
+    }
+}
+
+impl Repeats {
+    /// Lines with repeats held back and not yet reported, with their
+    /// counts; the counts start again from zero.
+    pub fn take_pending(&self) -> Vec<(String, u64)> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter_mut()
+            .filter(|(_, s)| s.suppressed > 0)
+            .map(|(line, s)| (line.clone(), std::mem::take(&mut s.suppressed)))
+            .collect()
     }
 }
 
@@ -98,6 +110,9 @@ mod tests {
         assert_eq!(r.admit("a".into(), every, secs(9)), Admit::Suppress);
         assert_eq!(r.admit("a".into(), every, secs(10)), Admit::WriteAfter(2));
         assert_eq!(r.admit("a".into(), every, secs(21)), Admit::Write);
+        assert_eq!(r.admit("a".into(), every, secs(22)), Admit::Suppress);
+        assert_eq!(r.take_pending(), vec![("a".to_owned(), 1)]);
+        assert!(r.take_pending().is_empty());
     }
 
     #[test]
