@@ -12,15 +12,16 @@ use std::time::Duration;
 
 use crate::config::{ConfigError, PluginConfig};
 
-/// Fluent Bit's log levels, least to most verbose.
+/// Fluent Bit's log levels, least to most verbose; `as u8` gives 0 for
+/// `Off` up to 5 for `Trace`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
-    Off,
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
+    Off = 0,
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
 }
 
 impl LogLevel {

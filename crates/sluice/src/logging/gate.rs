@@ -178,10 +178,13 @@ where
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
         // Instance spans are at info and must exist whatever the levels.
-        let hint = match self.0.ceiling() {
-            5 => LevelFilter::TRACE,
-            4 => LevelFilter::DEBUG,
-            _ => LevelFilter::INFO,
+        let ceiling = self.0.ceiling();
+        let hint = if ceiling >= LogLevel::Trace as u8 {
+            LevelFilter::TRACE
+        } else if ceiling >= LogLevel::Debug as u8 {
+            LevelFilter::DEBUG
+        } else {
+            LevelFilter::INFO
         };
         Some(hint)
     }
