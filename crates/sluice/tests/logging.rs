@@ -300,23 +300,35 @@ const STDIN_TO_MISSING_DIR: &str = "
     Retry_Limit no_retries
 ";
 
-fn run_stdin(level: &str) -> (common::Output, String) {
+/// Runs two records through a failing output with `level` and `flags`;
+/// the output and the texts of `sluice.log` and `flag.log`.
+fn run_stdin(level: &str, flags: &[&str]) -> (common::Output, String, String) {
     let dir = temp_dir("logfile");
     let text = STDIN_TO_MISSING_DIR
         .replace("LEVEL", level)
         .replace("DIR", dir.to_str().unwrap());
     let conf = write_file(&dir, "sluice.conf", &text);
-    let out = run(
-        &["-c", conf.to_str().unwrap()],
-        b"{\"a\":1}\n{\"a\":2}\n",
-        T,
-    );
-    (out, log_text(&dir.join("sluice.log")))
+    let flag_log = dir.join("flag.log");
+    let flags: Vec<&str> = flags
+        .iter()
+        .map(|f| {
+            if *f == "FLAGLOG" {
+                flag_log.to_str().unwrap()
+            } else {
+                f
+            }
+        })
+        .collect();
+    let mut args = vec!["-c", conf.to_str().unwrap()];
+    args.extend(flags);
+    let out = run(&args, b"{\"a\":1}\n{\"a\":2}\n", T);
+    let log = log_text(&dir.join("sluice.log"));
+    (out, log, log_text(&flag_log))
 }
 
 #[test]
 fn log_file_takes_the_log_and_level_off_silences_it() {
-    let (out, log) = run_stdin("info");
+    let (out, log, _) = run_stdin("info", &[]);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stderr.is_empty(), "{}", out.stderr);
     assert!(
@@ -325,10 +337,19 @@ fn log_file_takes_the_log_and_level_off_silences_it() {
     );
     assert!(!log.contains('\u{1b}'), "no colours in a file: {log}");
 
-    let (out, log) = run_stdin("off");
+    let (out, log, _) = run_stdin("off", &[]);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stderr.is_empty(), "{}", out.stderr);
     assert!(log.is_empty(), "Log_Level off writes nothing: {log}");
+
+    // The command line wins over [SERVICE]: -l moves the log, -q stops it.
+    let (out, log, flag_log) = run_stdin("info", &["-l", "FLAGLOG"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(log.is_empty(), "{log}");
+    assert!(flag_log.contains("chunk dropped"), "{flag_log}");
+    let (out, log, flag_log) = run_stdin("info", &["-q"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.is_empty() && log.is_empty() && flag_log.is_empty());
 }
 
 #[test]
