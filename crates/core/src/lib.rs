@@ -10,6 +10,7 @@ pub mod chunk;
 pub mod config;
 pub mod engine;
 pub mod event;
+pub mod internal_log;
 pub mod json;
 pub mod memory;
 pub mod metrics;

@@ -2,6 +2,7 @@
 //! count and the HTTP API can read them without locks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A counter that only goes up.
@@ -15,6 +16,20 @@ impl Counter {
 
     pub fn inc(&self) {
         self.add(1);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down (connections open, chunks held).
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
@@ -58,8 +73,41 @@ pub struct OutputMetrics {
     pub dropped_records: Counter,
     /// Records that needed at least one retry.
     pub retried_records: Counter,
-    /// Time from a chunk's sealing to its delivery here.
-    pub latency: Histogram,
+    /// Time from a chunk's sealing to its delivery here, per input.
+    pub latency: Latency,
+    /// Connections the output's upstream holds, and those in use.
+    // TODO: set them from the connection pool, because no network output
+    // exists yet; until then they read 0.
+    pub upstream_total_connections: Gauge,
+    pub upstream_busy_connections: Gauge,
+}
+
+/// Delivery latency histograms of one output, one per input whose chunks
+/// it delivered (Fluent Bit labels the family with both).
+#[derive(Debug, Default)]
+pub struct Latency(Mutex<Vec<(Arc<str>, Arc<Histogram>)>>);
+
+impl Latency {
+    /// Records the latency of a chunk of `input`. Once per delivered
+    /// chunk; a short lock over a list as long as the inputs.
+    pub fn observe(&self, input: &str, d: Duration) {
+        self.histogram_of(input).observe(d);
+    }
+
+    fn histogram_of(&self, input: &str) -> Arc<Histogram> {
+        let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, h)) = list.iter().find(|(name, _)| &**name == input) {
+            return Arc::clone(h);
+        }
+        let h = Arc::new(Histogram::default());
+        list.push((Arc::from(input), Arc::clone(&h)));
+        h
+    }
+
+    /// Every input's histogram, in the order they first delivered.
+    pub fn by_input(&self) -> Vec<(Arc<str>, Arc<Histogram>)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// Upper bounds, in seconds, of the latency histogram's buckets.
@@ -110,6 +158,17 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_keeps_one_histogram_per_input() {
+        let l = Latency::default();
+        l.observe("a", Duration::from_millis(1));
+        l.observe("b", Duration::from_millis(1));
+        l.observe("a", Duration::from_millis(1));
+        let by = l.by_input();
+        assert_eq!(by.len(), 2);
+        assert_eq!((&*by[0].0, by[0].1.count()), ("a", 2));
+    }
 
     #[test]
     fn histogram_counts_cumulatively_and_overflows_into_inf() {

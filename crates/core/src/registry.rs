@@ -32,7 +32,13 @@ pub const INPUT_COMMON: &[Property] = &[
         "log_level",
         PropKind::Str,
         None,
-        "Log level of this instance",
+        "Log level of this instance: off, error, warn, info, debug or trace",
+    ),
+    Property::new(
+        "log_suppress_interval",
+        PropKind::Time,
+        None,
+        "Seconds within which a repeat of this instance's log line is not written",
     ),
     Property::new(
         "storage.type",
@@ -85,7 +91,13 @@ pub const FILTER_COMMON: &[Property] = &[
         "log_level",
         PropKind::Str,
         None,
-        "Log level of this instance",
+        "Log level of this instance: off, error, warn, info, debug or trace",
+    ),
+    Property::new(
+        "log_suppress_interval",
+        PropKind::Time,
+        None,
+        "Seconds within which a repeat of this instance's log line is not written",
     ),
 ];
 
@@ -126,7 +138,13 @@ pub const OUTPUT_COMMON: &[Property] = &[
         "log_level",
         PropKind::Str,
         None,
-        "Log level of this instance",
+        "Log level of this instance: off, error, warn, info, debug or trace",
+    ),
+    Property::new(
+        "log_suppress_interval",
+        PropKind::Time,
+        None,
+        "Seconds within which a repeat of this instance's log line is not written",
     ),
     Property::new(
         "storage.total_limit_size",

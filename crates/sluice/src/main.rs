@@ -14,7 +14,7 @@ mod top;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sluice_core::engine::{Engine, ServiceConfig};
+use sluice_core::engine::{Engine, LogLevel, ServiceConfig};
 use sluice_core::shutdown::Shutdown;
 
 use cli::{Action, RunArgs};
@@ -55,12 +55,15 @@ fn run(args: RunArgs, argv: Vec<String>, registry: sluice_core::registry::Regist
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let level = args
-        .log_level
-        .unwrap_or(service.log_level.as_str())
-        .to_owned();
-    let log_file = args.log_file.clone().or(service.log_file.clone());
-    if let Err(e) = logging::init(&level, log_file.as_deref()) {
+    let log = logging::LogSettings {
+        level: args
+            .log_level
+            .and_then(LogLevel::parse)
+            .unwrap_or(service.log_level),
+        file: args.log_file.clone().or(service.log_file.clone()),
+        suppress_interval: service.log_suppress_interval,
+    };
+    if let Err(e) = logging::init(&log) {
         return fail(&e);
     }
 
@@ -70,6 +73,7 @@ fn run(args: RunArgs, argv: Vec<String>, registry: sluice_core::registry::Regist
         Ok(e) => e,
         Err(e) => return fail(&e),
     };
+    logging::set_instances(engine.instance_logs());
     if args.dry_run {
         println!("configuration test is successful");
         return ExitCode::SUCCESS;
@@ -121,6 +125,7 @@ fn run(args: RunArgs, argv: Vec<String>, registry: sluice_core::registry::Regist
     };
     // Flushes abandoned after Grace may still hold tasks: do not wait.
     runtime.shutdown_background();
+    logging::report_pending();
     if report.undelivered_bytes > 0 {
         return ExitCode::from(2);
     }

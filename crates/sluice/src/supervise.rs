@@ -87,7 +87,10 @@ impl Supervisor {
             }
         };
         match Engine::build(config, &self.registry, self.shutdown.clone()) {
-            Ok(engine) => Some(engine),
+            Ok(engine) => {
+                crate::logging::set_instances(engine.instance_logs());
+                Some(engine)
+            }
             Err(err) => {
                 tracing::error!(error = %err, "reload rejected; the running pipeline stays");
                 None

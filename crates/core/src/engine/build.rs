@@ -15,6 +15,7 @@ use crate::router::Matcher;
 use crate::shutdown::Shutdown;
 
 use super::input::{InputContext, InputParts};
+use super::log_settings::InstanceLog;
 use super::output::{self, OutputRunner, OutputShared};
 use super::pipeline::{FilterInstance, Pipeline};
 use super::retry::RetryLimit;
@@ -46,6 +47,7 @@ pub struct Engine {
     pub(crate) outputs: Vec<(Arc<OutputShared>, OutputRunner)>,
     pub(crate) shutdown: Shutdown,
     pub(crate) metrics: InstanceMetrics,
+    pub(crate) instance_logs: Vec<InstanceLog>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -121,6 +123,7 @@ impl Engine {
         };
         let mut names = Names::default();
         let mut metrics = InstanceMetrics::default();
+        let mut instance_logs = Vec::new();
 
         let mut filters = Vec::new();
         for section in &config.filters {
@@ -138,11 +141,13 @@ impl Engine {
                 tracing::warn!(filter = %cfg.instance, "filter has no match; it applies to nothing");
                 Matcher::Nothing
             });
+            instance_logs.push(InstanceLog::from_config(&cfg)?);
             let filter = (spec.build)(&cfg, &setup)?;
             let instance = FilterInstance {
                 name: cfg.instance.as_str().into(),
                 filter,
                 metrics: Arc::default(),
+                span: tracing::info_span!("filter", name = %cfg.instance),
             };
             metrics
                 .filters
@@ -178,6 +183,7 @@ impl Engine {
             if !(1..=256).contains(&workers) {
                 return Err(cfg.error("workers", "must be between 1 and 256"));
             }
+            instance_logs.push(InstanceLog::from_config(&cfg)?);
             let plugin = (spec.build)(&cfg, &setup)?;
             let shared = Arc::new(OutputShared {
                 name: cfg.instance.as_str().into(),
@@ -220,6 +226,7 @@ impl Engine {
                 .inputs
                 .push((Arc::clone(&instance), Arc::clone(&input_metrics)));
             metrics.input_memory.push(Arc::clone(&account));
+            instance_logs.push(InstanceLog::from_config(&cfg)?);
             let plugin = (spec.build)(&cfg, &setup)?;
             let parts = InputParts {
                 name: instance,
@@ -242,12 +249,19 @@ impl Engine {
             outputs,
             shutdown,
             metrics,
+            instance_logs,
         })
     }
 
     /// The counters of every instance.
     pub fn metrics(&self) -> &InstanceMetrics {
         &self.metrics
+    }
+
+    /// Each instance's own `log_level` and `log_suppress_interval`, for
+    /// the binary's log subscriber.
+    pub fn instance_logs(&self) -> &[InstanceLog] {
+        &self.instance_logs
     }
 
     pub fn service(&self) -> &ServiceConfig {

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::ack::{Checkpoint, ChunkHold, Progress};
 use crate::chunk::{Chunk, CHUNK_SIZE_LIMIT};
@@ -138,7 +139,8 @@ impl InputContext {
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
         // Reap finished tasks so a long-lived listener does not keep them.
         while tasks.try_join_next().is_some() {}
-        tasks.spawn(task);
+        // In the input's span, so a connection's log lines name the input.
+        tasks.spawn(task.in_current_span());
     }
 
     /// Stops the tasks started with [`InputContext::spawn`] and waits for

@@ -9,6 +9,7 @@
 
 mod build;
 mod input;
+mod log_settings;
 mod output;
 mod pipeline;
 mod retry;
@@ -17,6 +18,7 @@ mod service;
 
 pub use build::{Engine, InstanceMetrics};
 pub use input::InputContext;
+pub use log_settings::{InstanceLog, LogLevel};
 pub use retry::{Backoff, RetryLimit};
 pub use run::{Ended, Report};
 pub use service::{HealthConfig, HttpServerConfig, ServiceConfig, SERVICE_PROPS};

@@ -95,7 +95,10 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
         Verdict::Ok => {
             shared.metrics.proc_records.add(chunk.records() as u64);
             shared.metrics.proc_bytes.add(chunk.size() as u64);
-            shared.metrics.latency.observe(chunk.sealed().elapsed());
+            shared
+                .metrics
+                .latency
+                .observe(chunk.input(), chunk.sealed().elapsed());
         }
         Verdict::Retry(reason) => {
             shared.metrics.errors.inc();
@@ -152,8 +155,14 @@ fn retry_later(
     };
     tokio::spawn(async move {
         tokio::time::sleep(wait).await;
-        if let Some(tx) = tx.upgrade() {
-            let _ = tx.send(task);
+        match tx.upgrade() {
+            Some(tx) => drop(tx.send(task)),
+            // The pipeline's drain is over (exit, or Hot_Reload.Timeout);
+            // its report already counts this chunk as undelivered.
+            None => tracing::debug!(
+                tag = task.chunk.tag(),
+                "retry abandoned: the pipeline has stopped"
+            ),
         }
     });
 }

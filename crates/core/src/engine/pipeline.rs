@@ -16,6 +16,8 @@ pub(crate) struct FilterInstance {
     pub name: Arc<str>,
     pub filter: Box<dyn Filter>,
     pub metrics: Arc<FilterMetrics>,
+    /// Entered while the filter runs, so its log lines name it.
+    pub span: tracing::Span,
 }
 
 pub(crate) struct Pipeline {
@@ -57,7 +59,7 @@ impl Pipeline {
             }
             let f = &self.filters[i];
             let before = events.len();
-            f.filter.filter(tag, events);
+            f.span.in_scope(|| f.filter.filter(tag, events));
             let after = events.len();
             f.metrics.records.add(before as u64);
             if after < before {

@@ -97,11 +97,19 @@ impl Engine {
             }
             Stop::Replaced => {
                 tracing::info!("pipeline replaced; its outputs drain in the background");
+                // TODO: abort this pipeline's flushes still running when
+                // the timeout passes, because they are not tracked per
+                // pipeline: one hung on a dead destination runs on after
+                // its chunk was reported undelivered.
                 let timeout = service.hot_reload_timeout;
                 let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
                 let grace = service.grace;
                 return Ended::Replaced(tokio::spawn(async move {
-                    finish(&accounts, &shutdown, deadline, grace, plugins).await
+                    let report = finish(&accounts, &shutdown, deadline, grace, plugins).await;
+                    // The contexts hold the output queues open: retries
+                    // scheduled during the drain must find them there.
+                    drop(contexts);
+                    report
                 }));
             }
         };

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::config::{ConfigError, PluginConfig, PropKind, Property, Section};
 
+use super::log_settings::{parse_level, LogLevel};
 use super::retry::Backoff;
 
 /// Every key `[SERVICE]` accepts. Keys that belong to parts sluice does
@@ -195,7 +196,7 @@ pub const SERVICE_PROPS: &[Property] = &[
         "log_suppress_interval",
         PropKind::Time,
         Some("0"),
-        "Suppress repeated log lines for this long",
+        "Seconds within which a repeated identical log line is not written again (0: off)",
     ),
     Property::new(
         "dns.mode",
@@ -231,8 +232,11 @@ const NOT_YET: &[&str] = &["streams_file", "plugins_file", "storage.path"];
 pub struct ServiceConfig {
     pub flush: Duration,
     pub grace: Duration,
-    pub log_level: String,
+    pub log_level: LogLevel,
     pub log_file: Option<String>,
+    /// `Log_Suppress_Interval`: repeats of a log line within it are
+    /// counted instead of written (zero: off).
+    pub log_suppress_interval: Duration,
     pub backoff: Backoff,
     /// The monitoring API, when `HTTP_Server` is on.
     pub http: Option<HttpServerConfig>,
@@ -280,13 +284,7 @@ impl ServiceConfig {
             cfg.int("scheduler.cap").unwrap_or(2000),
         )
         .map_err(|e| cfg.error("scheduler.base", e.message))?;
-        let log_level = cfg.str("log_level").unwrap_or("info").to_ascii_lowercase();
-        if !matches!(
-            log_level.as_str(),
-            "off" | "error" | "warn" | "warning" | "info" | "debug" | "trace"
-        ) {
-            return Err(cfg.error("log_level", format!("unknown log level '{log_level}'")));
-        }
+        let log_level = parse_level(&cfg, "log_level", cfg.str("log_level").unwrap_or("info"))?;
         for key in NOT_YET {
             if cfg.is_set(key) {
                 tracing::warn!(
@@ -332,6 +330,7 @@ impl ServiceConfig {
             grace: cfg.time("grace").unwrap_or(Duration::from_secs(5)),
             log_level,
             log_file: cfg.str("log_file").map(str::to_owned),
+            log_suppress_interval: cfg.time("log_suppress_interval").unwrap_or_default(),
             backoff,
         })
     }

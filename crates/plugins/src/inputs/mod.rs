@@ -2,6 +2,7 @@
 //! it.
 
 pub mod dummy;
+pub mod fluentbit_logs;
 pub mod forward;
 mod net_records;
 pub mod stdin;
@@ -15,6 +16,7 @@ use sluice_core::plugin::{BuildInput, Spec};
 pub fn specs() -> Vec<Spec<BuildInput>> {
     vec![
         dummy::SPEC,
+        fluentbit_logs::SPEC,
         forward::SPEC,
         stdin::SPEC,
         syslog::SPEC,

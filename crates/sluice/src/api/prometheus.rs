@@ -95,9 +95,12 @@ fn name(n: &str) -> Vec<(&'static str, String)> {
 fn families(state: &ApiState) -> Vec<Family> {
     let mut out = process_families(state);
     out.extend(input_families(state));
+    if state.storage_metrics {
+        out.extend(storage_families(state));
+    }
     out.extend(filter_families(state));
     out.extend(output_families(state));
-    out.extend(process_os_families());
+    out.extend(process_os_families(state));
     out
 }
 
@@ -156,31 +159,99 @@ fn input_families(state: &ApiState) -> Vec<Family> {
         Kind::Gauge,
         "1 while the input is paused by its memory limit.",
     );
-    let mut mem = Family::new(
-        "fluentbit_input_storage_memory_bytes",
-        Kind::Gauge,
-        "Bytes of the input's chunks held in memory.",
-    );
-    let mut chunks = Family::new(
-        "fluentbit_input_storage_chunks",
-        Kind::Gauge,
-        "Chunks of the input not yet released by every output.",
-    );
-    let mut all_chunks = Family::new(
-        "fluentbit_storage_mem_chunks",
-        Kind::Gauge,
-        "Chunks held in memory, all inputs.",
-    );
     for ((n, c), acct) in m.inputs.iter().zip(&m.input_memory) {
         records.add(name(n), c.records.get() as f64);
         bytes.add(name(n), c.bytes.get() as f64);
         paused.add(name(n), f64::from(u8::from(acct.is_paused())));
-        mem.add(name(n), acct.used() as f64);
-        chunks.add(name(n), acct.chunks() as f64);
+    }
+    vec![records, bytes, paused]
+}
+
+/// The storage layer's families, served with `storage.metrics on` as
+/// Fluent Bit does. Every chunk is in memory until filesystem storage
+/// exists, so the filesystem counts are 0 and every chunk is up and busy
+/// (queued or being flushed).
+fn storage_families(state: &ApiState) -> Vec<Family> {
+    let m = &state.metrics();
+    type Get = fn(&sluice_core::memory::Account) -> f64;
+    let per_input: [(&'static str, &'static str, Get); 7] = [
+        (
+            "fluentbit_input_storage_overlimit",
+            "1 while the input is over its memory limit.",
+            |a| f64::from(u8::from(a.is_paused())),
+        ),
+        (
+            "fluentbit_input_storage_memory_bytes",
+            "Bytes of the input's chunks held in memory.",
+            |a| a.used() as f64,
+        ),
+        (
+            "fluentbit_input_storage_chunks",
+            "Chunks of the input not yet released by every output.",
+            |a| a.chunks() as f64,
+        ),
+        (
+            "fluentbit_input_storage_chunks_up",
+            "Chunks of the input loaded in memory.",
+            |a| a.chunks() as f64,
+        ),
+        (
+            "fluentbit_input_storage_chunks_down",
+            "Chunks of the input on disk only.",
+            |_| 0.0,
+        ),
+        (
+            "fluentbit_input_storage_chunks_busy",
+            "Chunks of the input queued or being flushed.",
+            |a| a.chunks() as f64,
+        ),
+        (
+            "fluentbit_input_storage_chunks_busy_bytes",
+            "Bytes of the input's busy chunks.",
+            |a| a.used() as f64,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (fam, help, get) in per_input {
+        let mut f = Family::new(fam, Kind::Gauge, help);
+        for ((n, _), acct) in m.inputs.iter().zip(&m.input_memory) {
+            f.add(name(n), get(acct));
+        }
+        out.push(f);
     }
     let total: usize = m.input_memory.iter().map(|a| a.chunks()).sum();
-    all_chunks.add(Vec::new(), total as f64);
-    vec![records, bytes, paused, mem, chunks, all_chunks]
+    for (fam, help, value) in [
+        (
+            "fluentbit_storage_chunks",
+            "Chunks held, all inputs.",
+            total,
+        ),
+        (
+            "fluentbit_storage_mem_chunks",
+            "Chunks held in memory, all inputs.",
+            total,
+        ),
+        (
+            "fluentbit_storage_fs_chunks",
+            "Chunks held on disk, all inputs.",
+            0,
+        ),
+        (
+            "fluentbit_storage_fs_chunks_up",
+            "Chunks on disk also loaded in memory.",
+            0,
+        ),
+        (
+            "fluentbit_storage_fs_chunks_down",
+            "Chunks on disk only.",
+            0,
+        ),
+    ] {
+        let mut f = Family::new(fam, Kind::Gauge, help);
+        f.add(Vec::new(), value as f64);
+        out.push(f);
+    }
+    out
 }
 
 fn filter_families(state: &ApiState) -> Vec<Family> {
@@ -255,21 +326,49 @@ fn output_families(state: &ApiState) -> Vec<Family> {
         }
         out.push(f);
     }
+    let gauges: [(&'static str, &'static str, Get); 2] = [
+        (
+            "fluentbit_output_upstream_total_connections",
+            "Connections the output's upstream holds.",
+            |o| o.upstream_total_connections.get(),
+        ),
+        (
+            "fluentbit_output_upstream_busy_connections",
+            "Connections of the output's upstream in use.",
+            |o| o.upstream_busy_connections.get(),
+        ),
+    ];
+    for (fam, help, get) in gauges {
+        let mut f = Family::new(fam, Kind::Gauge, help);
+        for (n, o) in &outputs {
+            f.add(name(n), get(o) as f64);
+        }
+        out.push(f);
+    }
     let mut latency = Family::new(
         "fluentbit_output_latency_seconds",
         Kind::Histogram,
         "Seconds from a chunk's sealing to its delivery.",
     );
     for (n, o) in &outputs {
-        latency.histogram(vec![("output", n.to_string())], &o.latency);
+        for (input, h) in o.latency.by_input() {
+            let labels = vec![("input", input.to_string()), ("output", n.to_string())];
+            latency.histogram(labels, &h);
+        }
     }
     out.push(latency);
     out
 }
 
 /// The standard `process_*` families, read from `/proc/self`.
-fn process_os_families() -> Vec<Family> {
-    let mut out = Vec::new();
+fn process_os_families(state: &ApiState) -> Vec<Family> {
+    let mut start = Family::new(
+        "process_start_time_seconds",
+        Kind::Gauge,
+        "Start time of the process since the Unix epoch, in seconds.",
+    );
+    start.add(Vec::new(), state.started_unix.floor());
+    let mut out = vec![start];
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold
     // spaces.
@@ -304,12 +403,32 @@ fn process_os_families() -> Vec<Family> {
         r.add(Vec::new(), rss * 4096.0);
         out.push(r);
     }
+    if let Some(max) = max_open_files() {
+        let mut f = Family::new(
+            "process_max_fds",
+            Kind::Gauge,
+            "Most open file descriptors allowed.",
+        );
+        f.add(Vec::new(), max);
+        out.push(f);
+    }
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
         let mut f = Family::new("process_open_fds", Kind::Gauge, "Open file descriptors.");
         f.add(Vec::new(), dir.count() as f64);
         out.push(f);
     }
     out
+}
+
+/// The soft limit on open files, from `/proc/self/limits`.
+fn max_open_files() -> Option<f64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    soft.parse().ok()
 }
 
 fn format_value(v: f64) -> String {
