@@ -198,7 +198,15 @@ impl InputContext {
     }
 
     /// Waits until the appends up to `cp` are done with.
+    ///
+    /// The open chunks that hold those appends are sealed first, so the
+    /// wait is for delivery alone, not for the next flush tick as well: a
+    /// client that waits for each ack (Forward's Message mode) would
+    /// otherwise send one record per `Flush` interval.
     pub async fn wait_done(&self, cp: Checkpoint) {
+        if self.done() < cp {
+            self.seal_through(cp);
+        }
         self.inner.progress.wait(cp).await
     }
 
@@ -264,6 +272,20 @@ impl InputContext {
         }
         // Tags come and go (one per file, per sender): forget the idle ones.
         open.clear();
+    }
+
+    /// Seals the open chunks that may hold appends up to `cp`; chunks
+    /// begun after it stay open to fill.
+    fn seal_through(&self, cp: Checkpoint) {
+        let mut open = self.open();
+        for chunk in open.values_mut() {
+            if chunk.records > 0 && chunk.first <= cp.0 {
+                let tag = Arc::clone(&chunk.tag);
+                let first = chunk.first;
+                let (data, records) = chunk.take();
+                self.seal(tag, data, records, first);
+            }
+        }
     }
 
     /// Turns an open chunk into a sealed one and routes it. Called with
