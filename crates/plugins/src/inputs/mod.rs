@@ -3,6 +3,7 @@
 
 pub mod dummy;
 pub mod forward;
+pub mod http;
 mod net_records;
 pub mod stdin;
 pub mod tcp;
@@ -15,6 +16,7 @@ pub fn specs() -> Vec<Spec<BuildInput>> {
     vec![
         dummy::SPEC,
         forward::SPEC,
+        http::SPEC,
         stdin::SPEC,
         tcp::SPEC,
         udp::SPEC,
