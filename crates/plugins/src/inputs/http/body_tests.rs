@@ -68,7 +68,8 @@ fn one_object_an_array_and_ndjson() {
 #[test]
 fn malformed_json_refuses_the_whole_body() {
     let o = opts(BodyFormat::Json);
-    let cases: [(&str, fn(&BodyError) -> bool); 6] = [
+    type Expected = fn(&BodyError) -> bool;
+    let cases: [(&str, Expected); 6] = [
         ("{\"a\":1}\n{\"a\":", |e| {
             matches!(e, BodyError::Json { index: 1, .. })
         }),

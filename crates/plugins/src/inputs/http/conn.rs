@@ -134,10 +134,31 @@ async fn take(
     if ctx.shutdown().is_triggered() {
         return Err(Refusal::Stopping);
     }
-    if req.method() != Method::POST {
-        return Err(Refusal::Method(req.method().clone()));
-    }
     let (parts, body) = req.into_parts();
+    let request = match check_head(&parts, ctx, config, peer) {
+        Ok(request) => request,
+        Err(refusal) => {
+            drain(body, config.max_body).await;
+            return Err(refusal);
+        }
+    };
+    let body = read_body(body, config.max_body).await?;
+    for batch in request.run(body, config).await? {
+        ctx.append(&batch.tag, &batch.data, batch.records);
+    }
+    Ok(())
+}
+
+/// Checks what the request line and headers say before the body is read.
+fn check_head(
+    parts: &hyper::http::request::Parts,
+    ctx: &InputContext,
+    config: &HttpConfig,
+    peer: Peer,
+) -> Result<Decode, Refusal> {
+    if parts.method != Method::POST {
+        return Err(Refusal::Method(parts.method.clone()));
+    }
     let tag = tag::from_path(parts.uri.path())?.unwrap_or_else(|| ctx.tag().to_owned());
     let headers = &parts.headers;
     let format = BodyFormat::from_content_type(header_bytes(headers, header::CONTENT_TYPE))?;
@@ -147,18 +168,25 @@ async fn take(
     if announced.is_some_and(|n| n > config.max_body as u64) {
         return Err(BodyError::TooLarge(config.max_body).into());
     }
-    let body = read_body(body, config.max_body).await?;
-    let remote = config.add_remote_addr.then(|| remote_addr(headers, peer));
-    let request = Decode {
+    Ok(Decode {
         format,
         gzip,
         tag,
-        remote,
-    };
-    for batch in request.run(body, config).await? {
-        ctx.append(&batch.tag, &batch.data, batch.records);
+        remote: config.add_remote_addr.then(|| remote_addr(headers, peer)),
+    })
+}
+
+/// Reads and drops the body of a refused request, so the connection can
+/// carry the next one; a body over `max` is left, and the connection
+/// closes after the answer.
+async fn drain(mut body: Incoming, max: usize) {
+    let mut seen = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, Bytes::len);
+        if seen > max {
+            return;
+        }
     }
-    Ok(())
 }
 
 fn header_bytes(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> {
