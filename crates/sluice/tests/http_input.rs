@@ -561,3 +561,23 @@ fn a_paused_input_holds_clients_until_it_resumes() {
     assert_eq!(got[100], json!({"i": 100}));
     assert!(out.stderr.contains("input paused"), "{}", out.stderr);
 }
+
+#[test]
+fn idle_connections_close_after_net_io_timeout() {
+    let run = Run::start(&["net.io_timeout=1s"]);
+    let mut s = connect(run.port);
+    let started = std::time::Instant::now();
+    // Half a request head, then silence.
+    s.write_all(b"POST /idle HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(8),
+        "closed after {waited:?}"
+    );
+    // A client that keeps talking is not cut off.
+    assert_eq!(post_json(&run.url("/idle"), r#"{"a":1}"#).status, 201);
+    assert_eq!(run.wait_for("idle", 1), [json!({"a": 1})]);
+    run.stop();
+}
