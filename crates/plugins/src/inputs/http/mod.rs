@@ -80,6 +80,10 @@ const OWN: &[Property] = &[
         Some("off"),
         "Add REMOTE_ADDR (X-Forwarded-For, or the peer's IP) to records",
     ),
+    // TODO: serve HTTP/2 (h2c and ALPN h2) when `http2` is on, as Fluent
+    // Bit does by default, because clients that only speak HTTP/2 get no
+    // answer today; needs hyper's `http2` feature and an ALPN list on the
+    // listener's TLS configuration.
     Property::new(
         "http2",
         PropKind::Bool,
