@@ -41,16 +41,23 @@ type Answer = Response<Full<Bytes>>;
 /// Why a request was not taken.
 #[derive(Debug, thiserror::Error)]
 enum Refusal {
+    /// Anything but POST.
     #[error("method {0} not allowed; use POST")]
     Method(Method),
+    /// The process is stopping; the client should send it elsewhere or
+    /// later.
     #[error("input is stopping")]
     Stopping,
+    /// The path names a tag a client may not set.
     #[error("tag refused; {0}")]
     Tag(#[from] TagError),
+    /// The body is too large, of an unknown kind, or malformed.
     #[error("{0}")]
     Body(#[from] BodyError),
+    /// The body could not be read (the client went away mid-body).
     #[error("body not read; {0}")]
     Read(hyper::Error),
+    /// The blocking thread that decoded the body failed: a bug.
     #[error("decoding thread failed")]
     Task,
 }
@@ -67,10 +74,16 @@ impl Refusal {
         StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
     }
 
-    /// Whether the refusal is about the data (counted and logged as a
-    /// rejected record) rather than about the request's form or timing.
-    fn is_bad_data(&self) -> bool {
-        matches!(self, Refusal::Tag(_) | Refusal::Body(_))
+    /// Bad data is counted and logged as a rejected record; a refusal for
+    /// the request's form or timing is only a debug line.
+    fn report(&self, ctx: &InputContext, peer: Peer) {
+        match self {
+            Refusal::Tag(_) | Refusal::Body(_) => {
+                ctx.reject(&format_args!("request from {peer} refused; {self}"));
+            }
+            Refusal::Task => tracing::error!(%peer, reason = %self, "http request failed"),
+            _ => tracing::debug!(%peer, reason = %self, "http request refused"),
+        }
     }
 }
 
@@ -114,11 +127,7 @@ async fn answer(
     match take(req, ctx, config, peer).await {
         Ok(()) => success(config),
         Err(refusal) => {
-            if refusal.is_bad_data() {
-                ctx.reject(&format_args!("request from {peer} refused; {refusal}"));
-            } else {
-                tracing::debug!(%peer, reason = %refusal, "http request refused");
-            }
+            refusal.report(ctx, peer);
             refused(&refusal)
         }
     }
@@ -194,6 +203,10 @@ fn header_bytes(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> 
 }
 
 /// Collects the body, refusing it as soon as it passes `max` bytes.
+// TODO: count bodies being read against Mem_Buf_Limit, because today
+// only appended chunks are counted and `net.max_connections` clients
+// can each hold a `buffer_max_size` body (4 GiB at the defaults); needs
+// a reservation API on the input's memory account.
 async fn read_body(mut body: Incoming, max: usize) -> Result<Vec<u8>, Refusal> {
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
