@@ -348,6 +348,18 @@ fn success_code_and_headers_follow_the_configuration() {
         "{}",
         out.stderr
     );
+
+    let dir = temp_dir("http-bad-conf");
+    let conf = write_file(
+        &dir,
+        "bad.conf",
+        "[INPUT]\n    Name http\n    success_header X-Fine yes\n    success_header NoValue\n\n\
+         [OUTPUT]\n    Name null\n    Match *\n",
+    );
+    let out = common::run(&["-c", conf.to_str().unwrap(), "--dry-run"], b"", T);
+    assert!(!out.status.success());
+    let place = format!("{}:4: key 'success_header'", conf.display());
+    assert!(out.stderr.contains(&place), "{}", out.stderr);
 }
 
 #[test]
