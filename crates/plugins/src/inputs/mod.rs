@@ -4,6 +4,7 @@
 pub mod dummy;
 pub mod fluentbit_logs;
 pub mod forward;
+pub mod http;
 mod net_records;
 pub mod stdin;
 pub mod syslog;
@@ -18,6 +19,7 @@ pub fn specs() -> Vec<Spec<BuildInput>> {
         dummy::SPEC,
         fluentbit_logs::SPEC,
         forward::SPEC,
+        http::SPEC,
         stdin::SPEC,
         syslog::SPEC,
         tcp::SPEC,

@@ -257,3 +257,71 @@ impl Run {
         wait(self.child, Duration::from_secs(20))
     }
 }
+
+/// Files of a test certificate authority and a certificate it signed for
+/// `localhost` and `127.0.0.1`, usable by a server and a client.
+#[derive(Debug)]
+pub struct TestCerts {
+    pub ca: PathBuf,
+    pub crt: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Makes a CA and a leaf certificate in `dir` with `openssl`.
+pub fn test_certificates(dir: &Path) -> TestCerts {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=sluice-test-ca"];
+    ca.extend(key);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+    run(&ca);
+    let mut csr = vec!["req", "-subj", "/CN=localhost"];
+    csr.extend(key);
+    csr.extend(["-keyout", "leaf.key", "-out", "leaf.csr"]);
+    run(&csr);
+    write_file(
+        dir,
+        "leaf.ext",
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n\
+         extendedKeyUsage=serverAuth,clientAuth\n",
+    );
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.crt",
+    ]);
+    TestCerts {
+        ca: dir.join("ca.crt"),
+        crt: dir.join("leaf.crt"),
+        key: dir.join("leaf.key"),
+    }
+}
