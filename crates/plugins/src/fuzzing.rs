@@ -9,6 +9,7 @@
 use sluice_core::event::Events;
 
 use crate::inputs::forward::{frame, gzip};
+use crate::inputs::http::{body, tag};
 use crate::inputs::syslog;
 
 /// Inflated payloads are capped low so the fuzzer spends its time on
@@ -81,5 +82,45 @@ pub fn syslog_stream(data: &[u8]) {
     }
     if whole.2.is_none() && broken.is_none() && second.is_none() {
         assert_eq!(whole.0, pieces, "framing depends on where reads end");
+    }
+}
+
+/// Decodes `data` as an `http` input request body. The first byte picks
+/// the options (format, gzip, `tag_key`); the rest is the body. A body
+/// is taken whole or refused whole: when it is taken, every batch must be
+/// whole chunk-layout events, as many as it says, and under a tag that
+/// passes the input's tag check.
+pub fn http_body(data: &[u8]) {
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let opts = body::BodyOptions {
+        format: if pick & 1 == 0 {
+            body::BodyFormat::Json
+        } else {
+            body::BodyFormat::Form
+        },
+        gzip: pick & 2 != 0,
+        max_size: 1 << 20,
+        tag: "http.0",
+        tag_key: (pick & 4 != 0).then_some("tag"),
+        remote_addr: (pick & 8 != 0).then_some("127.0.0.1"),
+        time: sluice_core::EventTime::default(),
+    };
+    let Ok(batches) = body::decode(body, &opts) else {
+        return;
+    };
+    for batch in batches {
+        assert!(
+            tag::check(&batch.tag).is_ok(),
+            "unchecked tag {:?}",
+            batch.tag
+        );
+        let events = Events::new(&batch.data).collect::<Vec<_>>();
+        assert!(
+            events.iter().all(Result::is_ok),
+            "batch is not whole events"
+        );
+        assert_eq!(events.len(), batch.records, "record count is off");
     }
 }
