@@ -13,6 +13,7 @@
 //! sequence replaced by U+FFFD; extension values are printed as strings of
 //! their bytes, except the event time, which is printed as seconds.
 
+mod reader;
 mod split;
 mod transcode;
 

@@ -124,3 +124,48 @@ pub fn http_body(data: &[u8]) {
         assert_eq!(events.len(), batch.records, "record count is off");
     }
 }
+
+/// Reads `data` with sluice's JSON reader and with serde_json: both must
+/// accept or both refuse (nesting at serde_json's limit aside), and what
+/// both accept must be the same value once sluice's MessagePack is
+/// printed back as JSON. Build with serde_json's `float_roundtrip` (the
+/// fuzz crate does) so both read floats exactly.
+pub fn json_reader(data: &[u8]) {
+    let mut packed = Vec::new();
+    let ours = sluice_core::json::to_msgpack(data, &mut packed);
+    let theirs = serde_json::from_slice::<serde_json::Value>(data);
+    let (want, got) = match (ours, theirs) {
+        (Ok(()), Ok(want)) => (want, packed),
+        (Err(_), Err(_)) => return,
+        (Err(e), Ok(_)) if e.0.contains("recursion limit") => return,
+        (Ok(()), Err(e)) if e.to_string().contains("recursion limit") => return,
+        (ours, theirs) => panic!("sluice says {ours:?}, serde_json says {theirs:?}"),
+    };
+    let mut printed = Vec::new();
+    let mut reader = sluice_core::msgpack::Reader::new(&got);
+    sluice_core::json::write_msgpack(&mut printed, &mut reader).expect("valid msgpack");
+    let back: serde_json::Value = serde_json::from_slice(&printed).expect("printed json reads");
+    assert!(same_json(&want, &back), "{want} became {back}");
+}
+
+/// Equality of JSON values where a number is compared by value, whatever
+/// its kind (serde_json reads `-0` as a float, sluice as an integer).
+fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => match (x.as_u64(), y.as_u64(), x.as_i64(), y.as_i64()) {
+            (Some(p), Some(q), _, _) => p == q,
+            (_, _, Some(p), Some(q)) => p == q,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_json(p, q))
+        }
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}

@@ -1,19 +1,16 @@
 //! JSON text to MessagePack in one pass, without building a tree.
 //!
-//! serde_json does the parsing; a serde visitor writes each scalar as it
-//! is visited. A container's element count is only known at its end, so
+//! The reader (`reader.rs`) writes each scalar as it reads it. A
+//! container's element count is only known at its end, so
 //! its header is first written in the one-byte form (fixarray/fixmap) and
 //! widened in place when the count turns out to be 16 or more, which
 //! shifts the contents up once. Output therefore uses the smallest headers,
 //! as `msgpack::write_array_len`/`write_map_len` would, and most records
 //! (fewer than 16 keys, small nested objects) are never moved at all.
 
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-
+use super::reader::transcode;
 use super::JsonError;
-use crate::msgpack::{self, Reader};
+use crate::msgpack::Reader;
 use crate::value::Map;
 
 /// Transcodes one JSON value into MessagePack appended to `out`.
@@ -69,137 +66,11 @@ pub fn parse_object(json: &[u8]) -> Result<Map, JsonError> {
         .map_err(|e| JsonError(e.to_string()))
 }
 
-fn transcode(json: &[u8], out: &mut Vec<u8>) -> Result<(), JsonError> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    Transcode { out }.deserialize(&mut de).map_err(json_error)?;
-    de.end().map_err(json_error)
-}
-
-fn json_error(e: serde_json::Error) -> JsonError {
-    JsonError(e.to_string())
-}
-
-/// Writes whatever value serde visits as MessagePack at the end of `out`.
-struct Transcode<'o> {
-    out: &'o mut Vec<u8>,
-}
-
-impl<'de> DeserializeSeed<'de> for Transcode<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Transcode<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a json value")
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        msgpack::write_nil(self.out);
-        Ok(())
-    }
-
-    fn visit_bool<E>(self, b: bool) -> Result<(), E> {
-        msgpack::write_bool(self.out, b);
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, i: i64) -> Result<(), E> {
-        msgpack::write_int(self.out, i);
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, u: u64) -> Result<(), E> {
-        msgpack::write_uint(self.out, u);
-        Ok(())
-    }
-
-    // TODO: about a third of arbitrary doubles come back one ULP off,
-    // because serde_json parses floats exactly only with its
-    // `float_roundtrip` feature; enabling it in the workspace manifest
-    // fixes it at some cost per float parsed.
-    fn visit_f64<E>(self, f: f64) -> Result<(), E> {
-        msgpack::write_f64(self.out, f);
-        Ok(())
-    }
-
-    /// serde_json hands over a slice of the input, or of its scratch
-    /// buffer when the string had escapes: no allocation either way.
-    fn visit_str<E>(self, s: &str) -> Result<(), E> {
-        msgpack::write_str(self.out, s);
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let out = self.out;
-        let header = out.len();
-        out.push(0x90);
-        let mut n = 0usize;
-        while seq
-            .next_element_seed(Transcode { out: &mut *out })?
-            .is_some()
-        {
-            n += 1;
-        }
-        patch_header(out, header, n, ARRAY).map_err(de::Error::custom)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let out = self.out;
-        let header = out.len();
-        out.push(0x80);
-        let mut n = 0usize;
-        while map.next_key_seed(Transcode { out: &mut *out })?.is_some() {
-            map.next_value_seed(Transcode { out: &mut *out })?;
-            n += 1;
-        }
-        patch_header(out, header, n, MAP).map_err(de::Error::custom)
-    }
-}
-
-/// The three header markers of a container kind: fix, 16-bit, 32-bit.
-struct Markers(u8, u8, u8);
-
-const ARRAY: Markers = Markers(0x90, 0xdc, 0xdd);
-const MAP: Markers = Markers(0x80, 0xde, 0xdf);
-
-/// Rewrites the one-byte placeholder at `at` as the smallest header for
-/// `n` elements, moving the elements up when the header needs more room.
-fn patch_header(out: &mut Vec<u8>, at: usize, n: usize, kind: Markers) -> Result<(), &'static str> {
-    let mut header = [0u8; 5];
-    let len = if n < 16 {
-        header[0] = kind.0 | n as u8;
-        1
-    } else if let Ok(n) = u16::try_from(n) {
-        header[0] = kind.1;
-        header[1..3].copy_from_slice(&n.to_be_bytes());
-        3
-    } else if let Ok(n) = u32::try_from(n) {
-        header[0] = kind.2;
-        header[1..5].copy_from_slice(&n.to_be_bytes());
-        5
-    } else {
-        return Err("json container has more than 2^32 elements");
-    };
-    if len > 1 {
-        let end = out.len();
-        out.resize(end + len - 1, 0);
-        out.copy_within(at + 1..end, at + len);
-    }
-    out[at..at + len].copy_from_slice(&header[..len]);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{write_msgpack, write_value};
     use super::*;
-    use crate::msgpack::Reader;
+    use crate::msgpack::{self, Reader};
     use crate::value::Value;
     use proptest::prelude::*;
 
@@ -325,13 +196,10 @@ mod tests {
         assert!(err.0.contains("recursion limit"), "{err}");
     }
 
-    /// Floats that serde_json reads back exactly without its
-    /// `float_roundtrip` feature: a short decimal mantissa and a modest
-    /// exponent, which its fast path parses with one exact division or
-    /// multiplication.
+    /// Any finite float: the writer prints the shortest text that reads
+    /// back as the same float, and the reader parses floats exactly.
     fn exact_float() -> impl Strategy<Value = f64> {
-        (-99_999_999i64..99_999_999, -15i32..15)
-            .prop_map(|(m, e)| format!("{m}e{e}").parse::<f64>().unwrap())
+        any::<f64>().prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
     }
 
     /// Values JSON can carry without loss.
