@@ -442,3 +442,54 @@ fn udp_counts_datagrams_dropped_while_paused() {
         .sum();
     assert!(dropped >= 5, "{}", out.stderr);
 }
+
+#[test]
+fn tcp_format_none_with_a_parser() {
+    let port = free_port();
+    let p = format!("port={port}");
+    let parsers = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conf/parsers.conf");
+    let inputs = [
+        "-R",
+        parsers,
+        "-i",
+        "tcp",
+        "-p",
+        "listen=127.0.0.1",
+        "-p",
+        &p,
+        "-p",
+        "format=none",
+        "-p",
+        "parser=apache2",
+        "-p",
+        "source_address_key=src",
+        "-t",
+        "web",
+    ];
+    let run = Run::start(&inputs, None, &[]);
+    let mut c = connect(port);
+    c.write_all(
+        b"192.168.1.7 - ann [14/Nov/2023:22:13:20 +0000] \"GET /index.html HTTP/1.1\" 200 512 \"-\" \"curl/8.5.0\"\n\
+          not an access log line\n",
+    )
+    .unwrap();
+    drop(c);
+    let got = run.wait_for("web", 2);
+    let out = run.stop();
+    assert_eq!(got[0]["host"], "192.168.1.7", "{}", out.stderr);
+    assert_eq!(got[0]["path"], "/index.html");
+    assert!(got[0]["src"]
+        .as_str()
+        .unwrap()
+        .starts_with("tcp://127.0.0.1:"));
+    assert_eq!(got[1]["log"], "not an access log line");
+    assert!(got[1]["src"].is_string());
+
+    let dry = common::run(
+        &["-i", "tcp", "-p", "parser=json", "-o", "null", "--dry-run"],
+        b"",
+        Duration::from_secs(10),
+    );
+    assert!(!dry.status.success());
+    assert!(dry.stderr.contains("needs format none"), "{}", dry.stderr);
+}

@@ -9,19 +9,25 @@
 //! Fluent Bit counts it, or with a unit such as `64k`), `buffer_size` (the
 //! largest record or datagram; default `chunk_size`) and
 //! `source_address_key` (the key that gets the peer's address,
-//! `tcp://IP:PORT` or `udp://IP:PORT`; default none). Unlike Fluent Bit
-//! the source address is added with `format none` too.
+//! `tcp://IP:PORT` or `udp://IP:PORT`; default none) and `parser` (a
+//! `[PARSER]` name that reads each `format none` record; a record it
+//! does not match stays `{"log": text}` and is counted). Unlike Fluent
+//! Bit the source address is added with `format none` too, and `parser`
+//! is a sluice addition: it needs `format none`.
 //!
 //! Text that is not a JSON object is skipped up to the next `{`, counted
 //! and logged as rejected; a JSON object that does not parse is rejected
 //! the same way, and the stream goes on after it.
 
 use sluice_core::config::props::parse_size;
+use std::sync::Arc;
+
 use sluice_core::config::{ConfigError, PluginConfig, PropKind, Property};
 use sluice_core::event::write_header;
 use sluice_core::json::{split_object, to_msgpack_object, Split};
 use sluice_core::net::reader::BufferLimits;
-use sluice_core::plugin::InputContext;
+use sluice_core::parser::{append_event, ParseState, Parser};
+use sluice_core::plugin::{InputContext, Setup};
 use sluice_core::{msgpack, EventTime, Map};
 
 pub(crate) const RECORD_PROPS: &[Property] = &[
@@ -55,6 +61,12 @@ pub(crate) const RECORD_PROPS: &[Property] = &[
         None,
         "Key that receives the sender's address",
     ),
+    Property::new(
+        "parser",
+        PropKind::Str,
+        None,
+        "Parser that reads each record of format none",
+    ),
 ];
 
 /// How bytes are cut into records.
@@ -70,10 +82,11 @@ pub(crate) struct RecordConfig {
     pub format: Format,
     pub limits: BufferLimits,
     pub source_key: Option<String>,
+    pub parser: Option<Arc<dyn Parser>>,
 }
 
 impl RecordConfig {
-    pub fn from_config(cfg: &PluginConfig) -> Result<Self, ConfigError> {
+    pub fn from_config(cfg: &PluginConfig, setup: &Setup) -> Result<Self, ConfigError> {
         let format = match cfg
             .str("format")
             .unwrap_or("json")
@@ -96,10 +109,15 @@ impl RecordConfig {
             .str("source_address_key")
             .filter(|k| !k.is_empty())
             .map(str::to_owned);
+        let parser = cfg.entry("parser").map(|e| setup.parser(e)).transpose()?;
+        if parser.is_some() && format == Format::Json {
+            return Err(cfg.error("parser", "needs format none; json records are read as JSON"));
+        }
         Ok(RecordConfig {
             format,
             limits: BufferLimits::new(chunk, max),
             source_key,
+            parser,
         })
     }
 }
@@ -147,6 +165,10 @@ pub(crate) struct RecordBatch {
     records: usize,
     /// `source_address_key` and the peer's address, when configured.
     source: Option<(String, String)>,
+    parser: Option<Arc<dyn Parser>>,
+    parse_state: ParseState,
+    /// Records the parser did not match since the last flush.
+    unmatched: usize,
 }
 
 impl RecordBatch {
@@ -155,6 +177,9 @@ impl RecordBatch {
             buf: Vec::new(),
             records: 0,
             source: config.source_key.clone().map(|k| (k, source_address)),
+            parser: config.parser.clone(),
+            parse_state: ParseState::default(),
+            unmatched: 0,
         }
     }
 
@@ -273,13 +298,26 @@ impl RecordBatch {
         if text.is_empty() {
             return;
         }
+        self.records += 1;
+        if let Some(parser) = &self.parser {
+            let mark = self.buf.len();
+            match append_event(&**parser, &mut self.parse_state, text, time, &mut self.buf) {
+                Ok(_) => {
+                    if self.source.is_some() {
+                        let body = body_offset(&self.buf, mark);
+                        self.add_source(body);
+                    }
+                    return;
+                }
+                Err(_) => self.unmatched += 1,
+            }
+        }
         write_header(&mut self.buf, time, &Map::new());
         let body = self.buf.len();
         self.buf.push(0x81);
         msgpack::write_str(&mut self.buf, "log");
         msgpack::write_str_bytes(&mut self.buf, text);
         self.add_source(body);
-        self.records += 1;
     }
 
     fn add_source(&mut self, body: usize) {
@@ -293,12 +331,29 @@ impl RecordBatch {
 
     /// Appends the framed events under the input's tag.
     pub fn flush(&mut self, ctx: &InputContext) {
+        if self.unmatched > 0 {
+            tracing::debug!(
+                input = %ctx.name(),
+                unmatched = self.unmatched,
+                "records the parser did not match; kept as log"
+            );
+            self.unmatched = 0;
+        }
         if self.records > 0 {
             ctx.append(ctx.tag(), &self.buf, self.records);
         }
         self.buf.clear();
         self.records = 0;
     }
+}
+
+/// Where the body of the event written at `mark` begins.
+fn body_offset(buf: &[u8], mark: usize) -> usize {
+    let mut event = msgpack::Reader::new(&buf[mark..]);
+    // The event was just written whole: an array of two, then the header.
+    let _ = event.token();
+    let _ = event.skip();
+    mark + event.position()
 }
 
 #[cfg(test)]
@@ -319,6 +374,7 @@ mod tests {
             format: Format::Json,
             limits: BufferLimits::new(1024, 1024),
             source_key: None,
+            parser: None,
         };
         let mut batch = RecordBatch::new(&config, String::new());
         let time = EventTime::default();

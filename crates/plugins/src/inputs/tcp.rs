@@ -41,10 +41,10 @@ struct Tcp {
     records: Arc<RecordConfig>,
 }
 
-fn build(cfg: &PluginConfig, _: &Setup) -> Result<Box<dyn Input>, ConfigError> {
+fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigError> {
     Ok(Box::new(Tcp {
         listener: ListenerConfig::from_config(cfg)?,
-        records: Arc::new(RecordConfig::from_config(cfg)?),
+        records: Arc::new(RecordConfig::from_config(cfg, setup)?),
     }))
 }
 

@@ -45,10 +45,10 @@ struct Udp {
     records: RecordConfig,
 }
 
-fn build(cfg: &PluginConfig, _: &Setup) -> Result<Box<dyn Input>, ConfigError> {
+fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigError> {
     Ok(Box::new(Udp {
         listener: ListenerConfig::from_config(cfg)?,
-        records: RecordConfig::from_config(cfg)?,
+        records: RecordConfig::from_config(cfg, setup)?,
     }))
 }
 
