@@ -486,7 +486,17 @@ fn tcp_format_none_with_a_parser() {
     assert!(got[1]["src"].is_string());
 
     let dry = common::run(
-        &["-i", "tcp", "-p", "parser=json", "-o", "null", "--dry-run"],
+        &[
+            "-R",
+            parsers,
+            "-i",
+            "tcp",
+            "-p",
+            "parser=json",
+            "-o",
+            "null",
+            "--dry-run",
+        ],
         b"",
         Duration::from_secs(10),
     );
