@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""The benchmark suite: standard workloads, physical references and
+peers, written to BENCHMARKS.md with a chart. Run it with bench/suite.
+
+    bench/suite.py BIN DATA_DIR RUNS
+
+Each workload is a plain configuration a Fluent Bit user would
+recognise, run RUNS times in a fresh sluice. The clock starts when the
+data starts to flow and stops when every record is out: counted by the
+null output (read from /api/v1/metrics) or by the sink at the end of the
+line. CPU seconds (user + system) and peak RSS (VmHWM) are sluice's own,
+read from /proc. A workload whose plugins this build lacks is listed as
+not run, with what it waits for.
+"""
+import datetime
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+RECORDS_TIMEOUT = 300
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what="sluice"):
+    for _ in range(1000):
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early ({proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"{what} did not listen on {port}")
+
+
+def null_count(api):
+    url = f"http://127.0.0.1:{api}/api/v1/metrics"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        metrics = json.load(answer)
+    return sum(o["proc_records"] for name, o in metrics["output"].items()
+               if name.startswith("null"))
+
+
+def proc_stats(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/status") as f:
+        status = dict(line.split(":", 1) for line in f)
+    kib = lambda key: int(status[key].split()[0]) / 1024
+    return cpu, kib("VmHWM"), kib("VmRSS")
+
+
+def has_plugin(binary, kind, name):
+    flag = {"input": "-i", "output": "-o", "filter": "-F"}[kind]
+    return subprocess.run([binary, flag, name, "-h"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+class LineSink:
+    """A TCP server that counts the lines it receives."""
+
+    def __init__(self):
+        self.lines = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            conn, _ = self.server.accept()
+            threading.Thread(target=self.count, args=(conn,), daemon=True).start()
+
+    def count(self, conn):
+        with conn:
+            while chunk := conn.recv(1 << 20):
+                self.lines += chunk.count(b"\n")
+
+
+class Workload:
+    def __init__(self, key, title, conf, feed=None, needs=(), target=None, ref=None,
+                 sink=False, data="json", waits_for=None):
+        self.key, self.title, self.conf, self.feed = key, title, conf, feed
+        self.needs, self.target, self.ref, self.sink = needs, target, ref, sink
+        self.data, self.waits_for = data, waits_for
+
+
+SERVICE = """[SERVICE]
+    Flush        0.2
+    Log_Level    error
+    HTTP_Server  On
+    HTTP_Listen  127.0.0.1
+    HTTP_Port    {api}
+    Parsers_File {parsers}
+"""
+
+TAIL = """[INPUT]
+    Name           tail
+    Path           {data}
+    Read_from_Head On
+    Tag            bench
+"""
+
+
+def feed_socat(port, path):
+    subprocess.run(["socat", "-u", f"FILE:{path}", f"TCP:127.0.0.1:{port}"], check=True)
+
+
+def feed_http(port, path):
+    with open(path, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    bodies = [b"".join(lines[i:i + 1000]) for i in range(0, len(lines), 1000)]
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for body in bodies:
+        conn.request("POST", "/bench", body, {"Content-Type": "application/x-ndjson"})
+        answer = conn.getresponse()
+        answer.read()
+        if answer.status >= 300:
+            raise RuntimeError(f"http input answered {answer.status}")
+    conn.close()
+
+
+def workloads():
+    null = "[OUTPUT]\n    Name  null\n    Match *\n"
+    tcp_in = "[INPUT]\n    Name tcp\n    Listen 127.0.0.1\n    Port {port}\n    Tag bench\n"
+    return [
+        Workload("W1", "tail JSON lines, json parser → null",
+                 SERVICE + TAIL + "    Parser json\n" + null,
+                 needs=[("input", "tail")], target=2_000_000, ref="cat"),
+        Workload("W1b", "W1 with Time_Key/Time_Format",
+                 SERVICE + TAIL + "    Parser json_time\n" + null,
+                 needs=[("input", "tail")], target=1_500_000, ref="cat"),
+        Workload("W2", "tail Apache lines, apache2 regex → null",
+                 SERVICE + TAIL + "    Parser apache2\n" + null, data="apache",
+                 needs=[("input", "tail")], target=1_100_000, ref="cat"),
+        Workload("W3", "tcp JSON lines (socat) → null", SERVICE + tcp_in + null,
+                 feed=feed_socat, target=1_800_000, ref="socat"),
+        Workload("W4", "tcp → tcp json_lines → line sink",
+                 SERVICE + tcp_in + "[OUTPUT]\n    Name tcp\n    Match *\n    Host 127.0.0.1\n"
+                 "    Port {sink}\n    Format json_lines\n",
+                 feed=feed_socat, sink=True, needs=[("output", "tcp")], target=1_250_000,
+                 ref="socat"),
+        Workload("W5", "tail → forward → sluice (forward) → null", None,
+                 needs=[("input", "tail"), ("output", "forward")], target=1_600_000,
+                 waits_for="a two-process runner"),
+        Workload("W6", "http JSON → null",
+                 SERVICE + "[INPUT]\n    Name http\n    Listen 127.0.0.1\n    Port {port}\n"
+                 + null, feed=feed_http, needs=[("input", "http")], ref="socat"),
+        Workload("W7", "W1 and W3 with storage.type filesystem", None, target=None,
+                 waits_for="filesystem storage"),
+    ]
+
+
+def run_workload(binary, w, paths, workdir):
+    port, api = free_port(), free_port()
+    sink = LineSink() if w.sink else None
+    data = paths[w.data]
+    conf_text = w.conf.format(api=api, port=port, data=data, parsers=paths["parsers"],
+                              sink=sink.port if sink else 0)
+    conf = os.path.join(workdir, f"{w.key}.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text)
+    start = time.monotonic()
+    proc = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL)
+    try:
+        wait_port(api, proc)
+        if w.feed:
+            wait_port(port, proc)
+            start = time.monotonic()
+            w.feed(port, data)
+        records = paths["lines"]
+        deadline = time.monotonic() + RECORDS_TIMEOUT
+        while (sink.lines if sink else null_count(api)) < records:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{w.key}: not every record came out")
+            time.sleep(0.005)
+        elapsed = time.monotonic() - start
+        cpu, hwm, _ = proc_stats(proc.pid)
+        return elapsed, cpu, hwm
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def reference(name, path, lines):
+    start = time.monotonic()
+    if name == "cat":
+        subprocess.run(f"cat '{path}' > /dev/null", shell=True, check=True)
+    elif name == "wc -l":
+        subprocess.run(["wc", "-l", path], stdout=subprocess.DEVNULL, check=True)
+    elif name == "socat":
+        port = free_port()
+        server = subprocess.Popen(["socat", "-u", f"TCP-LISTEN:{port},reuseaddr",
+                                   "OPEN:/dev/null"])
+        # The listener takes one connection only: no probe, retry instead.
+        for _ in range(500):
+            start = time.monotonic()
+            if subprocess.run(["socat", "-u", f"FILE:{path}", f"TCP:127.0.0.1:{port}"],
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(0.01)
+        server.wait()
+    return time.monotonic() - start
+
+
+def idle(binary, seconds):
+    api = free_port()
+    proc = subprocess.Popen([binary, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*",
+                             "-H", "-L", "127.0.0.1", "-P", str(api), "-q"],
+                            stdout=subprocess.DEVNULL)
+    try:
+        wait_port(api, proc)
+        time.sleep(seconds)
+        cpu, hwm, rss = proc_stats(proc.pid)
+        return cpu, hwm, rss
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def stats(samples):
+    s = sorted(samples)
+    return s[0], s[len(s) // 2], s[-1]
+
+
+def main():
+    binary, data_dir, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    idle_seconds = int(os.environ.get("BENCH_IDLE_SECONDS", "30"))
+    root = os.path.dirname(os.path.abspath(__file__))
+    paths = {
+        "json": os.path.join(data_dir, "json.log"),
+        "apache": os.path.join(data_dir, "apache.log"),
+        "parsers": os.path.join(data_dir, "parsers.conf"),
+    }
+    with open(paths["json"], "rb") as f:
+        paths["lines"] = sum(1 for _ in f)
+    sizes = {k: os.path.getsize(paths[k]) for k in ("json", "apache")}
+
+    refs = {}
+    for name in ("cat", "wc -l", "socat"):
+        times = [reference(name, paths["json"], paths["lines"]) for _ in range(runs)]
+        refs[name] = paths["lines"] / stats(times)[1]
+
+    rows = []
+    for w in workloads():
+        missing = [f"{kind} {name}" for kind, name in w.needs
+                   if not has_plugin(binary, kind, name)]
+        if missing or w.conf is None:
+            why = ", ".join(missing) if missing else w.waits_for
+            rows.append({"w": w, "skipped": f"not run: needs {why}"})
+            print(f"{w.key}: skipped ({why})", file=sys.stderr)
+            continue
+        results = []
+        for i in range(runs):
+            results.append(run_workload(binary, w, paths, data_dir))
+            print(f"{w.key} run {i + 1}: {paths['lines'] / results[-1][0]:,.0f} records/s",
+                  file=sys.stderr)
+        t_min, t_med, t_max = stats([r[0] for r in results])
+        rows.append({
+            "w": w,
+            "rate": (paths["lines"] / t_max, paths["lines"] / t_med, paths["lines"] / t_min),
+            "mib_s": sizes[w.data] / t_med / 2**20,
+            "cpu": stats([r[1] for r in results])[1],
+            "rss": max(r[2] for r in results),
+        })
+    idle_cpu, idle_hwm, idle_rss = idle(binary, idle_seconds)
+    write_report(root, rows, refs, paths["lines"], sizes, runs,
+                 (idle_seconds, idle_cpu, idle_hwm, idle_rss))
+
+
+def write_report(root, rows, refs, lines, sizes, runs, idle_figures):
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=root).stdout.strip()
+    cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                      if l.startswith("model name")), platform.processor())
+    out = [
+        "# sluice benchmarks",
+        "",
+        "Written by `bench/suite` (see bench/README.md); every figure below is",
+        "from one run of it.",
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"commit {commit}",
+        f"- machine: {os.cpu_count()} cores ({cpu_model}), "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        f"- data: {lines:,} JSON lines ({sizes['json'] / lines:.0f} B each), "
+        f"{lines:,} Apache lines ({sizes['apache'] / lines:.0f} B each), "
+        f"in RAM-backed storage; {runs} runs per workload",
+        "",
+        "## References",
+        "",
+        "| reference | lines/s (median) |",
+        "|---|---|",
+    ]
+    out += [f"| {name} | {rate:,.0f} |" for name, rate in refs.items()]
+    out += [
+        "",
+        "## Workloads",
+        "",
+        "| workload | records/s min | median | max | MiB/s | CPU s | peak RSS MiB "
+        "| of reference | target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        w = row["w"]
+        target = f"{w.target:,}" if w.target else "–"
+        if "skipped" in row:
+            out.append(f"| {w.key} {w.title} | {row['skipped']} | | | | | | | {target} | no |")
+            continue
+        lo, med, hi = row["rate"]
+        ratio = f"{med / refs[w.ref]:.0%} of {w.ref}" if w.ref else "–"
+        met = "–" if not w.target else ("yes" if med >= w.target else "no")
+        if w.target and row["rss"] > 50:
+            met += " (RSS over 50 MiB)"
+        out.append(f"| {w.key} {w.title} | {lo:,.0f} | {med:,.0f} | {hi:,.0f} "
+                   f"| {row['mib_s']:.0f} | {row['cpu']:.2f} | {row['rss']:.1f} | {ratio} "
+                   f"| {target} | {met} |")
+    seconds, cpu, hwm, rss = idle_figures
+    out += [
+        "",
+        "## Idle",
+        "",
+        f"`dummy` at 1 record/s → null for {seconds} s: {rss:.1f} MiB resident at the end "
+        f"(peak {hwm:.1f} MiB; target ≤ 5 MiB: {'met' if rss <= 5 else 'not met'}), "
+        f"{cpu:.2f} CPU s.",
+        "",
+        "![records/s and peak RSS per workload](bench/chart.png)",
+        "",
+    ]
+    with open(os.path.join(root, "..", "BENCHMARKS.md"), "w") as f:
+        f.write("\n".join(out))
+    chart(root, [r for r in rows if "rate" in r])
+
+
+def chart(root, rows):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["w"].key for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.bar(names, [r["rate"][1] / 1e6 for r in rows], color="#3572a5")
+    for i, r in enumerate(rows):
+        if r["w"].target:
+            left.plot([i - 0.4, i + 0.4], [r["w"].target / 1e6] * 2, color="#c0392b")
+    left.set_title("records/s (millions, median; red: target)")
+    right.bar(names, [r["rss"] for r in rows], color="#6a9955")
+    right.axhline(50, color="#c0392b")
+    right.set_title("peak RSS (MiB; red: 50 MiB target)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(root, "chart.png"), dpi=100)
+
+
+if __name__ == "__main__":
+    main()
