@@ -23,6 +23,7 @@ pub mod regex_compat;
 pub mod registry;
 pub mod router;
 pub mod shutdown;
+pub mod storage;
 pub mod timefmt;
 pub mod value;
 

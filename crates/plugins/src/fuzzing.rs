@@ -169,3 +169,16 @@ fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
         _ => a == b,
     }
 }
+
+/// Reads `data` as a chunk file. Whatever the bytes, the reader keeps
+/// inside them: the trusted length never passes the end, and the events
+/// it returns are no more than the bytes it trusted.
+pub fn chunk_file(data: &[u8]) {
+    if let Ok(read) = sluice_core::storage::chunk_file::read_chunk(data) {
+        assert!(read.valid_len <= data.len(), "trusted past the end");
+        assert!(
+            read.events.len() <= read.valid_len,
+            "more events than bytes"
+        );
+    }
+}

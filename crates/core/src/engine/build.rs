@@ -219,6 +219,7 @@ impl Engine {
                 .str("tag")
                 .map(Arc::from)
                 .unwrap_or_else(|| Arc::clone(&instance));
+            check_storage_type(&cfg)?;
             let limit = cfg.size("mem_buf_limit").unwrap_or(0) as usize;
             let account = Account::new(Arc::clone(&instance), limit);
             let input_metrics = Arc::new(InputMetrics::default());
@@ -270,5 +271,31 @@ impl Engine {
 
     pub fn shutdown_handle(&self) -> Shutdown {
         self.shutdown.clone()
+    }
+}
+
+/// `storage.type` must name a buffer sluice knows.
+///
+/// TODO: `filesystem` buffers in memory, with a warning, until the engine
+/// writes chunks through `storage::chunk_file`; refusing it would stop
+/// Fluent Bit configurations that set it from loading at all.
+fn check_storage_type(cfg: &PluginConfig) -> Result<(), ConfigError> {
+    match cfg
+        .str("storage.type")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("memory") => Ok(()),
+        Some("filesystem") => {
+            tracing::warn!(
+                input = %cfg.instance,
+                "storage.type filesystem is not supported yet; this input buffers in memory"
+            );
+            Ok(())
+        }
+        Some(other) => Err(cfg.error(
+            "storage.type",
+            format!("'{other}' is not memory or filesystem"),
+        )),
     }
 }
