@@ -138,6 +138,21 @@ impl Setup {
     ) -> Result<Vec<Arc<MultilineParser>>, ConfigError> {
         self.multiline.lookup_list(entry)
     }
+
+    /// A fresh [`MultilineBuffer`](crate::multiline::MultilineBuffer)
+    /// over the multiline parsers an entry names: what an input such as
+    /// `tail` keeps, one per instance, feeding it lines by stream.
+    ///
+    /// # Errors
+    /// Those of [`Setup::multiline_parsers`].
+    pub fn multiline_buffer(
+        &self,
+        entry: &Entry,
+    ) -> Result<crate::multiline::MultilineBuffer, ConfigError> {
+        Ok(crate::multiline::MultilineBuffer::new(
+            self.multiline_parsers(entry)?,
+        ))
+    }
 }
 
 pub type BuildInput = fn(&PluginConfig, &Setup) -> Result<Box<dyn Input>, ConfigError>;

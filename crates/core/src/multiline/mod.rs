@@ -15,8 +15,10 @@
 //! 5000).
 //!
 //! A user of multiline (the `multiline` filter, an input such as `tail`)
-//! gets a parser through
-//! [`Setup::multiline_parser`](crate::plugin::Setup::multiline_parser)
+//! gets its parsers through
+//! [`Setup::multiline_parsers`](crate::plugin::Setup::multiline_parsers)
+//! or a ready buffer through
+//! [`Setup::multiline_buffer`](crate::plugin::Setup::multiline_buffer),
 //! and keeps one [`MultilineBuffer`] per instance, feeding it lines or
 //! records tagged with a stream id; see [`buffer`].
 
