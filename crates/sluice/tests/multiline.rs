@@ -117,6 +117,46 @@ fn a_multiline_parser_from_a_parsers_file_joins_its_lines() {
     );
 }
 
+#[test]
+fn a_yaml_multiline_parser_with_rules_joins_its_lines() {
+    let dir = temp_dir("ml-yaml");
+    let conf = write_file(
+        &dir,
+        "main.yaml",
+        r#"service:
+  flush: 0.2
+multiline_parsers:
+  - name: indented
+    type: regex
+    rules:
+      - state: start_state
+        regex: '/^\S/'
+        next_state: more
+      - state: more
+        regex: '/^\s+\S/'
+        next_state: more
+pipeline:
+  inputs:
+    - name: stdin
+  filters:
+    - name: multiline
+      match: '*'
+      multiline.parser: indented
+  outputs:
+    - name: stdout
+      match: '*'
+      format: json_lines
+"#,
+    );
+    let input = "first\n  a\n  b\nsecond\nthird\n  c\n";
+    let out = run(&["-c", conf.to_str().unwrap()], input.as_bytes(), T);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(
+        logs(&out.json_lines()),
+        ["first\n  a\n  b", "second", "third\n  c"]
+    );
+}
+
 fn tcp_with_filter(ports: &[(u16, &str)], flush_ms: &str) -> Run {
     let mut args: Vec<String> = Vec::new();
     for (port, tag) in ports {
