@@ -157,6 +157,56 @@ pipeline:
     );
 }
 
+#[test]
+fn partial_message_mode_rejoins_docker_split_records_from_stdin() {
+    let part = |id: &str, ord: u32, last: bool, log: &str| {
+        format!(
+            "{{\"log\":\"{log}\",\"partial_message\":\"true\",\"partial_id\":\"{id}\",\
+             \"partial_ordinal\":\"{ord}\",\"partial_last\":\"{last}\",\"container_id\":\"c1\"}}\n"
+        )
+    };
+    let input = [
+        part("x", 1, false, "GET /a 200 "),
+        part("y", 1, false, "long "),
+        "{\"log\":\"a whole line\",\"container_id\":\"c1\"}\n".to_owned(),
+        part("x", 2, true, "12ms"),
+        part("y", 2, false, "long "),
+        part("y", 3, true, "line"),
+    ]
+    .concat();
+    let args = [
+        "-i",
+        "stdin",
+        "-F",
+        "multiline",
+        "-m",
+        "*",
+        "-p",
+        "mode=partial_message",
+        "-o",
+        "stdout",
+        "-p",
+        "format=json_lines",
+        "-f",
+        "0.2",
+    ];
+    let out = run(&args, input.as_bytes(), T);
+    assert!(out.status.success(), "{}", out.stderr);
+    let records = out.json_lines();
+    assert_eq!(
+        logs(&records),
+        ["a whole line", "GET /a 200 12ms", "long long line"]
+    );
+    let keys: Vec<&str> = records[1]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "date")
+        .collect();
+    assert_eq!(keys, ["container_id", "log"]);
+}
+
 fn tcp_with_filter(ports: &[(u16, &str)], flush_ms: &str) -> Run {
     let mut args: Vec<String> = Vec::new();
     for (port, tag) in ports {

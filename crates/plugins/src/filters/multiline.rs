@@ -4,8 +4,8 @@
 //! Options: `multiline.parser` (required unless `mode partial_message`;
 //! comma-separated multiline parser names, repeatable; a record's stream
 //! belongs to the first parser that starts a record with it),
-//! `multiline.key_content` (default `log`; the field whose text is
-//! matched and joined), `mode` (`parser`, the default, or
+//! `multiline.key_content` (the field whose text is matched and joined;
+//! unset, each parser's own `key_content`, whose default is `log`), `mode` (`parser`, the default, or
 //! `partial_message`: rejoin records Docker's fluentd driver split,
 //! flagged `partial_message`, by `partial_id`, until `partial_last`),
 //! `buffer` (default on: hold a record across batches until it is
@@ -136,9 +136,11 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Filter>, ConfigErr
         mem_buf_limit: cfg.size("emitter_mem_buf_limit").unwrap_or(10 << 20) as usize,
         check_every: (flush / 4).max(Duration::from_millis(10)),
     };
-    let buffer = MultilineBuffer::new(parsers)
-        .with_key_content(key)
-        .with_flush_timeout(flush);
+    let mut buffer = MultilineBuffer::new(parsers).with_flush_timeout(flush);
+    // Unset, each parser reads its own `key_content` (default `log`).
+    if partial_message || cfg.is_set("multiline.key_content") {
+        buffer = buffer.with_key_content(key);
+    }
     Ok(Box::new(MultilineFilter {
         buffer: Mutex::new(buffer),
         partial_message,
