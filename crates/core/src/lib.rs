@@ -15,6 +15,7 @@ pub mod json;
 pub mod memory;
 pub mod metrics;
 pub mod msgpack;
+pub mod multiline;
 pub mod net;
 pub mod parser;
 pub mod plugin;

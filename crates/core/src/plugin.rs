@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::chunk::Chunk;
 use crate::config::{Config, ConfigError, Entry, PluginConfig, Property};
 use crate::event::Event;
+use crate::multiline::{MultilineParser, MultilineParsers};
 use crate::parser::{Parser, ParserOptions, Parsers};
 use crate::shutdown::Shutdown;
 
@@ -51,6 +52,33 @@ pub trait Input: Send + 'static {
 pub trait Filter: Send + Sync + 'static {
     /// Works on `events` in place: remove to drop, push to add.
     fn filter(&self, tag: &str, events: &mut Vec<Event>);
+
+    /// For a filter that holds events back across batches (`multiline`
+    /// with `buffer on`): how the engine should emit them later. The
+    /// engine then calls [`Filter::take_held`] every `check_every`, and
+    /// with `all` set once at shutdown, and appends what it gets through
+    /// an emitter of its own, running only the filters after this one.
+    fn emitter(&self) -> Option<EmitterSpec> {
+        None
+    }
+
+    /// Events held back whose time has come (all of them when `all` is
+    /// set), by tag, in the order they must leave.
+    fn take_held(&self, _now: std::time::Instant, _all: bool) -> Vec<(String, Vec<Event>)> {
+        Vec::new()
+    }
+}
+
+/// How the engine re-emits the events a filter held back, as Fluent
+/// Bit's internal emitter input does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmitterSpec {
+    /// The emitter's instance name in metrics and logs.
+    pub name: String,
+    /// Memory the emitter's chunks may hold before it counts as paused.
+    pub mem_buf_limit: usize,
+    /// How often to ask for held events.
+    pub check_every: std::time::Duration,
 }
 
 /// A destination.
@@ -73,6 +101,8 @@ pub struct Setup {
     pub shutdown: Shutdown,
     /// The configuration's `[PARSER]`s, built.
     pub parsers: Arc<Parsers>,
+    /// The configuration's and the built-in `[MULTILINE_PARSER]`s, built.
+    pub multiline: Arc<MultilineParsers>,
 }
 
 impl Setup {
@@ -82,6 +112,7 @@ impl Setup {
             config,
             shutdown,
             parsers: Arc::default(),
+            multiline: Arc::default(),
         }
     }
 
@@ -92,6 +123,35 @@ impl Setup {
     /// and key.
     pub fn parser(&self, entry: &Entry) -> Result<Arc<dyn Parser>, ConfigError> {
         self.parsers.lookup(entry)
+    }
+
+    /// The multiline parsers an entry (`multiline.parser java, go`)
+    /// names, in order. An input keeps one
+    /// [`MultilineBuffer`](crate::multiline::MultilineBuffer) over them.
+    ///
+    /// # Errors
+    /// An empty list or an unknown name; the error names the entry's
+    /// file, line and key.
+    pub fn multiline_parsers(
+        &self,
+        entry: &Entry,
+    ) -> Result<Vec<Arc<MultilineParser>>, ConfigError> {
+        self.multiline.lookup_list(entry)
+    }
+
+    /// A fresh [`MultilineBuffer`](crate::multiline::MultilineBuffer)
+    /// over the multiline parsers an entry names: what an input such as
+    /// `tail` keeps, one per instance, feeding it lines by stream.
+    ///
+    /// # Errors
+    /// Those of [`Setup::multiline_parsers`].
+    pub fn multiline_buffer(
+        &self,
+        entry: &Entry,
+    ) -> Result<crate::multiline::MultilineBuffer, ConfigError> {
+        Ok(crate::multiline::MultilineBuffer::new(
+            self.multiline_parsers(entry)?,
+        ))
     }
 }
 

@@ -239,6 +239,10 @@ pub struct Registry {
     /// parsers file (the syslog input's defaults). A configuration that
     /// defines a parser of the same name uses its own.
     pub builtin_parsers: Vec<Section>,
+    /// `[MULTILINE_PARSER]` sections every configuration has (`docker`,
+    /// `cri`, `go`, `python`, `java`, `ruby`); a configuration's own
+    /// definition of a name wins.
+    pub builtin_multiline_parsers: Vec<Section>,
 }
 
 impl Registry {

@@ -20,6 +20,11 @@ pub fn registry() -> Registry {
         filters: filters::specs(),
         outputs: outputs::specs(),
         parsers: parsers::specs(),
-        builtin_parsers: parsers::builtin::sections(),
+        builtin_parsers: [
+            parsers::builtin::sections(),
+            parsers::builtin_multiline::parser_sections(),
+        ]
+        .concat(),
+        builtin_multiline_parsers: parsers::builtin_multiline::sections(),
     }
 }

@@ -8,12 +8,14 @@ use regex::Regex;
 use crate::config::{Config, ConfigError, PluginConfig, Section};
 use crate::memory::Account;
 use crate::metrics::{FilterMetrics, InputMetrics, OutputMetrics};
+use crate::multiline::MultilineParsers;
 use crate::parser::Parsers;
 use crate::plugin::{Input, Setup};
 use crate::registry::{Registry, FILTER_COMMON, INPUT_COMMON, OUTPUT_COMMON};
 use crate::router::Matcher;
 use crate::shutdown::Shutdown;
 
+use super::emitter::Emitter;
 use super::input::{InputContext, InputParts};
 use super::log_settings::InstanceLog;
 use super::output::{self, OutputRunner, OutputShared};
@@ -45,6 +47,8 @@ pub struct Engine {
     pub(crate) service: ServiceConfig,
     pub(crate) inputs: Vec<InputInstance>,
     pub(crate) outputs: Vec<(Arc<OutputShared>, OutputRunner)>,
+    /// One per filter that holds events back, in configuration order.
+    pub(crate) emitters: Vec<Emitter>,
     pub(crate) shutdown: Shutdown,
     pub(crate) metrics: InstanceMetrics,
     pub(crate) instance_logs: Vec<InstanceLog>,
@@ -104,6 +108,40 @@ fn matcher(cfg: &PluginConfig) -> Result<Option<Matcher>, ConfigError> {
     Ok(cfg.str("match").map(|p| Matcher::Pattern(p.to_owned())))
 }
 
+/// Gives each filter that holds events back an emitter: an input
+/// context of its own, listed with the inputs in metrics.
+fn emitters(
+    pipeline: &Arc<Pipeline>,
+    shutdown: &Shutdown,
+    metrics: &mut InstanceMetrics,
+) -> Vec<Emitter> {
+    let mut emitters = Vec::new();
+    for (filter, spec) in pipeline.emitters() {
+        let name: Arc<str> = spec.name.as_str().into();
+        let account = Account::new(Arc::clone(&name), spec.mem_buf_limit);
+        let input_metrics = Arc::new(InputMetrics::default());
+        metrics
+            .inputs
+            .push((Arc::clone(&name), Arc::clone(&input_metrics)));
+        metrics.input_memory.push(Arc::clone(&account));
+        let parts = InputParts {
+            tag: Arc::clone(&name),
+            name,
+            routable: true,
+            account,
+            metrics: input_metrics,
+        };
+        let ctx = InputContext::new(parts, Arc::clone(pipeline), shutdown.clone());
+        emitters.push(Emitter {
+            filter,
+            ctx,
+            pipeline: Arc::clone(pipeline),
+            every: spec.check_every,
+        });
+    }
+    emitters
+}
+
 impl Engine {
     /// Checks the configuration and builds every plugin.
     ///
@@ -116,8 +154,15 @@ impl Engine {
     ) -> Result<Self, ConfigError> {
         let service = ServiceConfig::from_section(&config.service)?;
         let config = Arc::new(config);
+        let parsers = Parsers::build(&config.parsers, registry)?;
+        let multiline = MultilineParsers::build(
+            &config.multiline_parsers,
+            &registry.builtin_multiline_parsers,
+            &parsers,
+        )?;
         let setup = Setup {
-            parsers: Arc::new(Parsers::build(&config.parsers, registry)?),
+            parsers: Arc::new(parsers),
+            multiline: Arc::new(multiline),
             config: Arc::clone(&config),
             shutdown: shutdown.clone(),
         };
@@ -244,10 +289,12 @@ impl Engine {
             });
         }
 
+        let emitters = emitters(&pipeline, &shutdown, &mut metrics);
         Ok(Engine {
             service,
             inputs,
             outputs,
+            emitters,
             shutdown,
             metrics,
             instance_logs,

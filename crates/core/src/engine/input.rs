@@ -120,6 +120,11 @@ impl InputContext {
         &self.inner.shutdown
     }
 
+    /// The input's memory account.
+    pub(crate) fn account(&self) -> Arc<Account> {
+        Arc::clone(&self.inner.account)
+    }
+
     /// Is the input over its `Mem_Buf_Limit`?
     pub fn is_paused(&self) -> bool {
         self.inner.account.is_paused()
@@ -188,6 +193,30 @@ impl InputContext {
             e.encode(&mut buf);
         }
         self.store(tag, &buf, events.len())
+    }
+
+    /// Appends events a filter held back (see [`super::emitter`]),
+    /// running only the filters after position `filter` on them.
+    pub(crate) fn append_after(&self, filter: usize, tag: &str, mut events: Vec<Event>) {
+        let shared = &*self.inner;
+        shared.metrics.records.add(events.len() as u64);
+        let later: Vec<usize> = shared
+            .pipeline
+            .filters_for(tag)
+            .iter()
+            .copied()
+            .filter(|&i| i > filter)
+            .collect();
+        shared.pipeline.apply_filters(&later, tag, &mut events);
+        if events.is_empty() {
+            return;
+        }
+        let mut buf = Vec::with_capacity(256 * events.len());
+        for e in &events {
+            e.encode(&mut buf);
+        }
+        shared.metrics.bytes.add(buf.len() as u64);
+        self.store(tag, &buf, events.len());
     }
 
     /// The highest checkpoint up to which every append is done with:

@@ -8,6 +8,7 @@
 //! input has finished, after draining what is still queued.
 
 mod build;
+mod emitter;
 mod input;
 mod log_settings;
 mod output;

@@ -71,6 +71,31 @@ impl Pipeline {
         }
     }
 
+    /// The filters that hold events back, with how to emit them, by
+    /// their position in the chain.
+    pub fn emitters(&self) -> Vec<(usize, crate::plugin::EmitterSpec)> {
+        self.filters
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.filter.emitter().map(|spec| (i, spec)))
+            .collect()
+    }
+
+    /// What filter `index` releases now (everything when `all`); counted
+    /// as added by it, since its batches counted them as dropped.
+    pub fn take_held(
+        &self,
+        index: usize,
+        now: std::time::Instant,
+        all: bool,
+    ) -> Vec<(String, Vec<Event>)> {
+        let f = &self.filters[index];
+        let held = f.filter.take_held(now, all);
+        let n: usize = held.iter().map(|(_, e)| e.len()).sum();
+        f.metrics.added.add(n as u64);
+        held
+    }
+
     /// Queues a sealed chunk on every output its tag routes to. A chunk
     /// no output wants is released at once.
     pub fn dispatch(&self, chunk: Arc<Chunk>) {

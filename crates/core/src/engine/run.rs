@@ -48,6 +48,7 @@ impl Engine {
             service,
             inputs,
             outputs,
+            emitters,
             shutdown,
             ..
         } = self;
@@ -56,15 +57,22 @@ impl Engine {
             tokio::spawn(runner.run());
         }
 
-        let contexts: Vec<InputContext> = inputs.iter().map(|i| i.ctx.clone()).collect();
-        let accounts: Vec<Arc<Account>> = inputs.iter().map(|i| Arc::clone(&i.account)).collect();
+        let mut contexts: Vec<InputContext> = inputs.iter().map(|i| i.ctx.clone()).collect();
+        contexts.extend(emitters.iter().map(|e| e.ctx.clone()));
+        let mut accounts: Vec<Arc<Account>> =
+            inputs.iter().map(|i| Arc::clone(&i.account)).collect();
+        accounts.extend(emitters.iter().map(|e| e.ctx.account()));
+        let emitter_tasks: Vec<_> = emitters
+            .iter()
+            .map(|e| tokio::spawn(e.clone().run()))
+            .collect();
         let mut tasks = JoinSet::new();
         for input in inputs {
             let span = tracing::info_span!("input", name = %input.ctx.name());
             tasks.spawn(async move { input.plugin.run(input.ctx).await }.instrument(span));
         }
         tracing::info!(
-            inputs = contexts.len(),
+            inputs = contexts.len() - emitters.len(),
             outputs = plugins.len(),
             "pipeline started"
         );
@@ -80,6 +88,15 @@ impl Engine {
             ctx.stop_tasks().await;
         }
         ticker.abort();
+        for task in emitter_tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        // Held events leave before the last seal, in filter order, so a
+        // later filter that holds events gets them before its own turn.
+        for emitter in &emitters {
+            emitter.emit(true);
+        }
         for ctx in &contexts {
             ctx.seal_all();
         }

@@ -4,6 +4,7 @@
 
 pub mod grep;
 pub mod modify;
+pub mod multiline;
 pub mod nest;
 pub mod parser;
 pub mod record_modifier;
@@ -15,6 +16,7 @@ pub fn specs() -> Vec<Spec<BuildFilter>> {
     vec![
         grep::SPEC,
         modify::SPEC,
+        multiline::SPEC,
         nest::SPEC,
         parser::SPEC,
         record_modifier::SPEC,

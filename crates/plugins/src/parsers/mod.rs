@@ -3,6 +3,7 @@
 //! reach them only through `Setup::parser`.
 
 pub mod builtin;
+pub mod builtin_multiline;
 pub mod json;
 pub mod logfmt;
 pub mod ltsv;
