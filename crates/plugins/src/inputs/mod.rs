@@ -6,6 +6,7 @@ pub mod forward;
 mod net_records;
 pub mod stdin;
 pub mod syslog;
+pub mod tail;
 pub mod tcp;
 pub mod udp;
 
@@ -18,6 +19,7 @@ pub fn specs() -> Vec<Spec<BuildInput>> {
         forward::SPEC,
         stdin::SPEC,
         syslog::SPEC,
+        tail::SPEC,
         tcp::SPEC,
         udp::SPEC,
     ]
