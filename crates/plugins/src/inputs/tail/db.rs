@@ -8,7 +8,8 @@
 //! <device> <inode> <offset> <fingerprint, 16 hex digits> <path>
 //! ```
 //!
-//! The fingerprint is FNV-1a of the up to 64 bytes before the offset. At
+//! The fingerprint is FNV-1a of the file's first bytes and of the bytes
+//! before the offset, up to 64 of each (`file::Marks`). At
 //! start a file resumes at its offset only when its device and inode
 //! match and the bytes before the offset still give the fingerprint;
 //! otherwise (inode reused, file truncated) it is read from its head.

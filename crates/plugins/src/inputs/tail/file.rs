@@ -3,10 +3,12 @@
 //! delivered.
 //!
 //! Reads use `pread` on a shared handle from the blocking pool, so a
-//! slow disk never holds a reactor thread. The bytes just before the
-//! read position are kept (up to [`FINGERPRINT_LEN`]); when the file's
-//! bytes there change, or it shrinks below the position, it was
-//! truncated (copytruncate) and reading starts again from 0.
+//! slow disk never holds a reactor thread. The first bytes of the file
+//! and the bytes just before the read position are kept (up to
+//! [`FINGERPRINT_LEN`] each); when the file's bytes there change, or it
+//! shrinks below the position, it was truncated (copytruncate) and
+//! reading starts again from 0. Both are needed: log lines often end
+//! alike, and a file often starts with the same header.
 
 use std::collections::VecDeque;
 use std::fs::{File, Metadata};
@@ -19,7 +21,8 @@ use sluice_core::ack::Checkpoint;
 
 use super::lines::RecordEncoder;
 
-/// How many bytes before an offset identify it.
+/// How many bytes at the head of a file, and before an offset, identify
+/// the offset.
 pub(super) const FINGERPRINT_LEN: usize = 64;
 
 /// A file as the kernel knows it: device and inode.
@@ -38,8 +41,8 @@ impl FileId {
     }
 }
 
-/// An offset whose lines are delivered, with the fingerprint of the
-/// bytes before it.
+/// An offset whose lines are delivered, with the fingerprint of its
+/// [`Marks`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Commit {
     pub offset: u64,
@@ -54,8 +57,8 @@ pub(super) struct Status {
     pub links: u64,
     /// The file now under the name it was found by, if any.
     pub named: Option<FileId>,
-    /// The bytes before the read position, as they are now.
-    pub before: Vec<u8>,
+    /// The marks of the read position, as they are now.
+    pub marks: Marks,
 }
 
 #[derive(Debug)]
@@ -70,6 +73,9 @@ pub(super) struct TailedFile {
     /// Read but not yet framed: a partial line starting at
     /// `read_offset - pending.len()`.
     pending: Vec<u8>,
+    /// The first bytes of the file, up to [`FINGERPRINT_LEN`] and not
+    /// past the read position.
+    head: Vec<u8>,
     /// Up to [`FINGERPRINT_LEN`] bytes just before the framed offset.
     framed_tail: Vec<u8>,
     /// Inside a long line being skipped.
@@ -91,12 +97,38 @@ pub(super) fn fingerprint(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The up to [`FINGERPRINT_LEN`] bytes of `file` before `offset`.
-pub(super) fn bytes_before(file: &File, offset: u64) -> std::io::Result<Vec<u8>> {
-    let len = offset.min(FINGERPRINT_LEN as u64) as usize;
-    let mut buf = vec![0; len];
-    file.read_exact_at(&mut buf, offset - len as u64)?;
-    Ok(buf)
+/// What identifies an offset in a file: its first bytes and the bytes
+/// just before the offset, up to [`FINGERPRINT_LEN`] each.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Marks {
+    pub head: Vec<u8>,
+    pub before: Vec<u8>,
+}
+
+impl Marks {
+    /// Reads the marks of `offset` in `file`. Blocking.
+    ///
+    /// # Errors
+    /// The file cannot be read, or is shorter than `offset`.
+    pub fn read(file: &File, offset: u64) -> std::io::Result<Self> {
+        let len = offset.min(FINGERPRINT_LEN as u64) as usize;
+        let mut head = vec![0; len];
+        file.read_exact_at(&mut head, 0)?;
+        let mut before = vec![0; len];
+        file.read_exact_at(&mut before, offset - len as u64)?;
+        Ok(Marks { head, before })
+    }
+
+    pub fn fingerprint(&self) -> u64 {
+        fingerprint_parts(&self.head, &self.before)
+    }
+}
+
+fn fingerprint_parts(head: &[u8], before: &[u8]) -> u64 {
+    let seed = fingerprint(head);
+    before.iter().fold(seed, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Keeps the last [`FINGERPRINT_LEN`] bytes of `tail` followed by `more`.
@@ -122,6 +154,7 @@ impl TailedFile {
             file: Arc::new(file),
             read_offset: start.offset,
             pending: Vec::new(),
+            head: Vec::new(),
             framed_tail: Vec::new(),
             skipping: false,
             at_eof: false,
@@ -131,9 +164,10 @@ impl TailedFile {
         }
     }
 
-    /// Sets the bytes known to precede the start offset.
-    pub fn set_tail(&mut self, before: Vec<u8>) {
-        self.framed_tail = before;
+    /// Sets the marks of the start offset.
+    pub fn set_marks(&mut self, marks: Marks) {
+        self.head = marks.head;
+        self.framed_tail = marks.before;
     }
 
     /// Looks at the file and at its name, off the reactor.
@@ -144,16 +178,16 @@ impl TailedFile {
         let looked = tokio::task::spawn_blocking(move || {
             let meta = file.metadata()?;
             let named = std::fs::metadata(&path).ok().map(|m| FileId::of(&m));
-            let before = if meta.size() >= offset {
-                bytes_before(&file, offset)?
+            let marks = if meta.size() >= offset {
+                Marks::read(&file, offset)?
             } else {
-                Vec::new()
+                Marks::default()
             };
             Ok(Status {
                 size: meta.size(),
                 links: meta.nlink(),
                 named,
-                before,
+                marks,
             })
         });
         looked.await.map_err(std::io::Error::other)?
@@ -167,7 +201,7 @@ impl TailedFile {
         }
         let mut expected = self.framed_tail.clone();
         extend_tail(&mut expected, &self.pending);
-        status.before != expected
+        status.marks.before != expected || !status.marks.head.starts_with(&self.head)
     }
 
     /// Starts again from offset 0 after a truncation.
@@ -175,6 +209,7 @@ impl TailedFile {
         let was = self.read_offset;
         self.read_offset = 0;
         self.pending.clear();
+        self.head.clear();
         self.framed_tail.clear();
         self.skipping = false;
         was
@@ -198,6 +233,12 @@ impl TailedFile {
             (buf, result)
         });
         let (buf, result) = read.await.map_err(std::io::Error::other)?;
+        let n = *result.as_ref().unwrap_or(&0);
+        let head_missing = FINGERPRINT_LEN.saturating_sub(self.head.len());
+        if self.head.len() as u64 == at && head_missing > 0 {
+            let new = &buf[buf.len() - n..];
+            self.head.extend_from_slice(&new[..n.min(head_missing)]);
+        }
         self.pending = buf;
         let n = result?;
         self.read_offset += n as u64;
@@ -212,9 +253,11 @@ impl TailedFile {
         let framed = enc.frame(&self.pending, base, &mut self.skipping, &self.path_text);
         extend_tail(&mut self.framed_tail, &self.pending[..framed]);
         self.pending.drain(..framed);
+        let offset = base + framed as u64;
+        let head = &self.head[..self.head.len().min(offset as usize)];
         Commit {
-            offset: base + framed as u64,
-            fingerprint: fingerprint(&self.framed_tail),
+            offset,
+            fingerprint: fingerprint_parts(head, &self.framed_tail),
         }
     }
 

@@ -19,7 +19,7 @@ use sluice_core::ack::Checkpoint;
 use sluice_core::plugin::{InputContext, PluginError};
 
 use super::db::{OffsetDb, Saved};
-use super::file::{bytes_before, fingerprint, Commit, FileId, TailedFile};
+use super::file::{Commit, FileId, Marks, TailedFile};
 use super::lines::{RecordEncoder, RecordSettings};
 use super::scan::{file_tag, Found};
 use super::TailOptions;
@@ -125,14 +125,14 @@ impl Tailer {
                 return;
             }
         };
-        for (f, (start, before)) in found {
+        for (f, (start, marks)) in found {
             tracing::info!(
                 input = %self.ctx.name(), path = %f.path.display(), offset = start.offset,
                 "following file"
             );
             let tag = file_tag(self.ctx.tag(), &f.path);
             let mut file = TailedFile::new(f.id, f.path, tag, f.file, start);
-            file.set_tail(before);
+            file.set_marks(marks);
             self.files.push(file);
         }
     }
@@ -268,40 +268,37 @@ impl Tailer {
     }
 }
 
-/// Where a new file starts, with the bytes before that offset.
-fn start_of(found: &Found, from_head: bool, db: Option<&OffsetDb>) -> (Commit, Vec<u8>) {
+/// Where a new file starts, with the marks of that offset.
+fn start_of(found: &Found, from_head: bool, db: Option<&OffsetDb>) -> (Commit, Marks) {
     if let Some(saved) = db.and_then(|d| d.entries.get(&found.id)) {
-        if let Some(before) = still_matches(found, saved.commit) {
-            return (saved.commit, before);
+        if let Some(marks) = still_matches(found, saved.commit) {
+            return (saved.commit, marks);
         }
         tracing::warn!(
             path = %found.path.display(), saved_offset = saved.commit.offset,
             "file changed since its offset was saved; reading it from the head"
         );
-        return (head(), Vec::new());
+        return at(Marks::default(), 0);
     }
     let offset = if from_head { 0 } else { found.size };
-    let before = bytes_before(&found.file, offset).unwrap_or_default();
+    // Unreadable marks make the first poll see a truncation and start
+    // from 0: lines read twice rather than lost.
+    at(Marks::read(&found.file, offset).unwrap_or_default(), offset)
+}
+
+fn at(marks: Marks, offset: u64) -> (Commit, Marks) {
     let commit = Commit {
         offset,
-        fingerprint: fingerprint(&before),
+        fingerprint: marks.fingerprint(),
     };
-    (commit, before)
+    (commit, marks)
 }
 
-fn head() -> Commit {
-    Commit {
-        offset: 0,
-        fingerprint: fingerprint(&[]),
-    }
-}
-
-/// The bytes before a saved offset, when they still give its
-/// fingerprint.
-fn still_matches(found: &Found, saved: Commit) -> Option<Vec<u8>> {
+/// The marks of a saved offset, when they still give its fingerprint.
+fn still_matches(found: &Found, saved: Commit) -> Option<Marks> {
     if saved.offset > found.size {
         return None;
     }
-    let before = bytes_before(&found.file, saved.offset).ok()?;
-    (fingerprint(&before) == saved.fingerprint).then_some(before)
+    let marks = Marks::read(&found.file, saved.offset).ok()?;
+    (marks.fingerprint() == saved.fingerprint).then_some(marks)
 }
