@@ -459,3 +459,79 @@ fn start_tail_into(path: &Path, props: &[&str], out: &Path) -> Run {
     }
     Run::start(&args, Some(out), &[])
 }
+
+#[test]
+fn tag_regex_builds_the_tag_from_the_file_name() {
+    let dir = temp_dir("tail-tagregex");
+    std::fs::write(dir.join("web-1_shop_nginx.log"), "hello\n").unwrap();
+    let out = dir.join("out");
+    let path = format!("path={}/*.log", dir.display());
+    let regex = r"tag_regex=(?<pod>[a-z0-9-]+)_(?<namespace>[^_]+)_(?<container>.+)\.log$";
+    std::fs::create_dir_all(&out).unwrap();
+    let dest = format!("path={}", out.display());
+    let args = [
+        "-i",
+        "tail",
+        "-t",
+        "kube.<namespace>.<pod>.<container>",
+        "-p",
+        &path,
+        "-p",
+        "read_from_head=on",
+        "-p",
+        regex,
+        "-p",
+        "exit_on_eof=on",
+        "-o",
+        "file",
+        "-m",
+        "*",
+        "-p",
+        &dest,
+        "-p",
+        "format=plain",
+        "-f",
+        "0.2",
+    ];
+    let done = wait(spawn(&args), T);
+    assert!(done.status.success(), "{}", done.stderr);
+    assert_eq!(
+        logs(&read_json_file(&out.join("kube.shop.web-1.nginx"))),
+        ["hello"]
+    );
+}
+
+#[test]
+fn ignore_older_leaves_old_files_alone() {
+    let dir = temp_dir("tail-older");
+    std::fs::write(dir.join("old.log"), "old\n").unwrap();
+    std::fs::write(dir.join("new.log"), "new\n").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    File::options()
+        .write(true)
+        .open(dir.join("old.log"))
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let out = dir.join("out");
+    let path = format!("path={}/*.log", dir.display());
+    run_to_eof(&[&path, "read_from_head=on", "ignore_older=1h"], &out, &[]);
+    assert_eq!(logs(&read_json_file(&out.join("app"))), ["new"]);
+}
+
+#[test]
+fn a_deleted_file_is_read_to_its_end() {
+    let dir = temp_dir("tail-deleted");
+    let log = dir.join("app.log");
+    let mut file = open_append(&log);
+    let run = start_tail(&log, &["rotate_wait=1", "read_from_head=on"]);
+    settle();
+    write_numbers(&mut file, 0, 2000);
+    std::fs::remove_file(&log).unwrap();
+    // Still written through the open handle after the name is gone.
+    write_numbers(&mut file, 2000, 500);
+    let got = wait_for_total(&run, 2500);
+    let out = run.stop();
+    assert_exactly_once(&got, 2500);
+    assert!(out.stderr.contains("rotated or deleted"), "{}", out.stderr);
+}

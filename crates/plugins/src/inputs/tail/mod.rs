@@ -9,7 +9,9 @@
 //!   end; files that appear later are always read from their head.
 //! - `key` (`log`): the key of an unparsed line. `parser`: a `[PARSER]`
 //!   for each line; a line it does not match is kept under `key`.
-//! - `tag`: a `*` in it becomes the file's path with `/` turned into `.`.
+//! - `tag`: a `*` in it becomes the file's path with `/` turned into `.`;
+//!   with `tag_regex` matching the path, `<name>` becomes the text its
+//!   named group captured.
 //! - `path_key`, `offset_key`: add the file's path, or the byte offset
 //!   just after the line, to each record.
 //! - `buffer_chunk_size` (32k) and `buffer_max_size` (32k): a line
@@ -27,8 +29,8 @@
 //! - `inotify_watcher` (on) is accepted: sluice polls every 250 ms, which
 //!   needs no extra crate and behaves the same on every file system
 //!   (network mounts and overlay layers miss inotify events).
-//! - `docker_mode`, `multiline.parser`, `tag_regex` are accepted; see the
-//!   TODOs in `watch.rs`.
+//! - `docker_mode` and `multiline.parser` are accepted; see the TODOs in
+//!   `watch.rs`.
 
 mod db;
 mod file;
@@ -149,7 +151,12 @@ const PROPS: &[Property] = &[
         "Accepted; not done yet",
     ),
     Property::new("multiline.parser", PropKind::List, None, "Not wired yet"),
-    Property::new("tag_regex", PropKind::Str, None, "Accepted; not done yet"),
+    Property::new(
+        "tag_regex",
+        PropKind::Str,
+        None,
+        "Regex on the path whose named groups fill <name> in tag",
+    ),
 ];
 
 pub const SPEC: Spec<BuildInput> = Spec {
@@ -174,6 +181,7 @@ pub(crate) struct TailOptions {
     skip_empty_lines: bool,
     exit_on_eof: bool,
     parser: Option<Arc<dyn Parser>>,
+    tag_regex: Option<sluice_core::regex_compat::CompiledRegex>,
     rotate_wait: Duration,
     db: Option<PathBuf>,
 }
@@ -194,12 +202,17 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigErro
     if max_line == 0 {
         return Err(cfg.error("buffer_max_size", "must be more than 0"));
     }
-    if cfg.is_set("multiline.parser") || cfg.bool("docker_mode") || cfg.is_set("tag_regex") {
+    if cfg.is_set("multiline.parser") || cfg.bool("docker_mode") {
         tracing::warn!(
             input = %cfg.instance,
-            "tail: multiline.parser, docker_mode and tag_regex are accepted but not applied yet"
+            "tail: multiline.parser and docker_mode are accepted but not applied yet"
         );
     }
+    let tag_regex = cfg
+        .str("tag_regex")
+        .map(sluice_core::regex_compat::compile)
+        .transpose()
+        .map_err(|e| cfg.error("tag_regex", e.to_string()))?;
     let opts = TailOptions {
         patterns,
         refresh_interval: cfg
@@ -215,6 +228,7 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigErro
         skip_empty_lines: cfg.bool("skip_empty_lines"),
         exit_on_eof: cfg.bool("exit_on_eof"),
         parser,
+        tag_regex,
         rotate_wait: cfg.time("rotate_wait").unwrap_or(Duration::from_secs(5)),
         db: cfg.str("db").map(PathBuf::from),
     };

@@ -1,6 +1,6 @@
 //! Finding the files `tail` follows: `path` globs less `exclude_path`,
 //! without files last changed before `ignore_older`; and the tag a file's
-//! records get.
+//! records get (`*` expanded, or `<name>` parts from `tag_regex`).
 //!
 //! Everything here touches the file system and runs on the blocking pool.
 
@@ -8,6 +8,8 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use sluice_core::regex_compat::{Captures, CompiledRegex};
 
 use super::file::FileId;
 
@@ -118,9 +120,28 @@ fn too_old(meta: &std::fs::Metadata, ignore_older: Option<Duration>) -> bool {
         .is_ok_and(|age| age > limit)
 }
 
-/// The tag of a file's records: each `*` in `tag` becomes the path with
-/// `/` turned into `.` (without a leading dot), as Fluent Bit does.
-pub(super) fn file_tag(tag: &str, path: &Path) -> String {
+/// The tag of a file's records. With `tag_regex` matching the path, each
+/// `<name>` in `tag` becomes what the group of that name captured;
+/// otherwise each `*` becomes the path with `/` turned into `.` (without
+/// a leading dot), as Fluent Bit does.
+pub(super) fn file_tag(tag: &str, tag_regex: Option<&CompiledRegex>, path: &Path) -> String {
+    if let Some(re) = tag_regex {
+        let text = path.to_string_lossy();
+        let mut caps = Captures::default();
+        if re.captures(text.as_bytes(), &mut caps) {
+            let mut tag = tag.to_owned();
+            for (i, name) in re.names() {
+                let part = caps.get(*i).map_or("", |(a, b)| &text[a..b]);
+                tag = tag.replace(&format!("<{name}>"), part);
+            }
+            return tag;
+        }
+        tracing::debug!(path = %text, "tag_regex does not match the path; tag from the path");
+    }
+    star_tag(tag, path)
+}
+
+fn star_tag(tag: &str, path: &Path) -> String {
     if !tag.contains('*') {
         return tag.to_owned();
     }
@@ -136,8 +157,24 @@ mod tests {
     #[test]
     fn star_in_the_tag_becomes_the_dotted_path() {
         let path = Path::new("/var/log/containers/app.log");
-        assert_eq!(file_tag("kube.*", path), "kube.var.log.containers.app.log");
-        assert_eq!(file_tag("plain", path), "plain");
+        assert_eq!(
+            file_tag("kube.*", None, path),
+            "kube.var.log.containers.app.log"
+        );
+        assert_eq!(file_tag("plain", None, path), "plain");
+    }
+
+    #[test]
+    fn tag_regex_fills_named_parts() {
+        let re = sluice_core::regex_compat::compile(
+            r"(?<pod>[a-z0-9-]+)_(?<namespace>[^_]+)_(?<container>.+)\.log$",
+        )
+        .unwrap();
+        let path = Path::new("/var/log/containers/web-1_shop_nginx.log");
+        let tag = file_tag("kube.<namespace>.<pod>.<container>", Some(&re), path);
+        assert_eq!(tag, "kube.shop.web-1.nginx");
+        let other = Path::new("/var/log/other.txt");
+        assert_eq!(file_tag("k.*", Some(&re), other), "k.var.log.other.txt");
     }
 
     #[test]

@@ -30,9 +30,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 // TODO: apply `multiline.parser` to the lines of a file before they become
 // records, because the multiline engine is built on another branch; wire
 // it in `RecordEncoder::line` once both are merged.
-// TODO: `docker_mode` (rejoining lines Docker split at 16 KiB) and
-// `tag_regex` (tag parts from named captures of the path) are accepted but
-// not applied yet, because they came after the core of `tail` in time.
+// TODO: `docker_mode` (rejoining lines Docker split at 16 KiB) is
+// accepted but not applied yet, because it came after the core of `tail`
+// in time; it belongs beside the multiline hook.
 
 /// One `tail` input at work.
 pub(super) struct Tailer {
@@ -130,7 +130,7 @@ impl Tailer {
                 input = %self.ctx.name(), path = %f.path.display(), offset = start.offset,
                 "following file"
             );
-            let tag = file_tag(self.ctx.tag(), &f.path);
+            let tag = file_tag(self.ctx.tag(), self.opts.tag_regex.as_ref(), &f.path);
             let mut file = TailedFile::new(f.id, f.path, tag, f.file, start);
             file.set_marks(marks);
             self.files.push(file);
