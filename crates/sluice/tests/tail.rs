@@ -418,6 +418,11 @@ fn restart_after_kill_resumes_from_the_db_without_losing_a_line() {
     let mut child = first.child;
     child.kill().unwrap();
     child.wait().unwrap();
+    let before_kill = read_json_file(&out.join("app")).len();
+    assert!(
+        before_kill > 0,
+        "the first run delivered lines before the kill"
+    );
 
     let second = start_tail_into(&log, &props, &out);
     writer.join().unwrap();
@@ -440,7 +445,11 @@ fn restart_after_kill_resumes_from_the_db_without_losing_a_line() {
         .filter(|(_, c)| **c > 1)
         .map(|(n, _)| *n)
         .collect();
-    eprintln!("duplicates after kill -9: {}", twice.len());
+    eprintln!(
+        "delivered before kill -9: {before_kill}; read again after it: {}",
+        twice.len()
+    );
+    assert!(twice.len() < before_kill, "the restart resumed from the db");
     assert!(counts.values().all(|c| *c <= 2));
     if let (Some(lo), Some(hi)) = (twice.first(), twice.last()) {
         assert_eq!(
