@@ -544,3 +544,34 @@ fn a_deleted_file_is_read_to_its_end() {
     assert_exactly_once(&got, 2500);
     assert!(out.stderr.contains("rotated or deleted"), "{}", out.stderr);
 }
+
+#[test]
+fn a_file_rotated_while_sluice_was_down_is_read_to_its_end_on_restart() {
+    let dir = temp_dir("tail-down");
+    let log = dir.join("app.log");
+    let out = dir.join("out");
+    let db_path = dir.join("tail.db");
+    let db = format!("db={}", db_path.display());
+    std::fs::create_dir_all(&out).unwrap();
+    write_numbers(&mut open_append(&log), 0, 1000);
+    let props = ["read_from_head=on", "rotate_wait=1", db.as_str()];
+
+    let first = start_tail_into(&log, &props, &out);
+    first.wait_for("app", 1000);
+    let saved = format!(" {} ", 1000 * numbered(0).len());
+    assert!(eventually(T, || std::fs::read_to_string(&db_path)
+        .is_ok_and(|text| text.contains(&saved))));
+    let mut child = first.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // While sluice is down, the file gains lines and is rotated away.
+    write_numbers(&mut open_append(&log), 1000, 500);
+    std::fs::rename(&log, dir.join("app.log.1")).unwrap();
+    write_numbers(&mut open_append(&log), 1500, 500);
+
+    let second = start_tail_into(&log, &props, &out);
+    let got = wait_for_total(&second, 2000);
+    second.stop();
+    assert_exactly_once(&got, 2000);
+}

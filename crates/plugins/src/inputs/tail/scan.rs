@@ -111,6 +111,30 @@ fn open_new(
     }))
 }
 
+/// Looks in the directory of `path` for the file `id`, moved there
+/// under another name (a rotation while sluice was down, or not yet read
+/// to its end when it stopped). Blocking.
+pub(super) fn find_moved(path: &Path, id: FileId) -> Option<Found> {
+    let dir = path.parent()?;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if !meta.is_file() || FileId::of(&meta) != id {
+            continue;
+        }
+        let file = File::open(entry.path()).ok()?;
+        let meta = file.metadata().ok()?;
+        return (FileId::of(&meta) == id).then(|| Found {
+            path: path.to_owned(),
+            id,
+            file,
+            size: meta.size(),
+        });
+    }
+    None
+}
+
 fn too_old(meta: &std::fs::Metadata, ignore_older: Option<Duration>) -> bool {
     let (Some(limit), Ok(modified)) = (ignore_older, meta.modified()) else {
         return false;

@@ -10,6 +10,11 @@
 //! under the name is picked up by a scan right away and read from its
 //! head. A file found shorter than the read position, or with other
 //! bytes just before it, was truncated and is read again from 0.
+//!
+//! At start, a file of the `db` that no pattern finds any more but that
+//! sits under another name in the same directory (rotated while sluice
+//! was down or before it finished reading it) is read from its saved
+//! offset to its end, so a restart loses none of its lines.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use sluice_core::plugin::{InputContext, PluginError};
 use super::db::{OffsetDb, Saved};
 use super::file::{Commit, FileId, Marks, TailedFile};
 use super::lines::{RecordEncoder, RecordSettings};
-use super::scan::{file_tag, Found};
+use super::scan::{file_tag, find_moved, Found};
 use super::TailOptions;
 
 /// How often files are looked at.
@@ -110,13 +115,17 @@ impl Tailer {
         let scan = tokio::task::spawn_blocking(move || {
             let found = opts.patterns.scan(&|id| known.contains(&id));
             let from_head = opts.read_from_head || !at_start;
-            found
+            let mut placed: Vec<_> = found
                 .into_iter()
                 .map(|f| {
                     let start = start_of(&f, from_head, db.as_ref());
-                    (f, start)
+                    (f, start, false)
                 })
-                .collect::<Vec<_>>()
+                .collect();
+            if let (true, Some(db)) = (at_start, &db) {
+                placed.extend(moved_files(db, &placed));
+            }
+            placed
         });
         let found = match scan.await {
             Ok(found) => found,
@@ -125,14 +134,16 @@ impl Tailer {
                 return;
             }
         };
-        for (f, (start, marks)) in found {
+        for (f, (start, marks), moved) in found {
             tracing::info!(
                 input = %self.ctx.name(), path = %f.path.display(), offset = start.offset,
-                "following file"
+                moved, "following file"
             );
             let tag = file_tag(self.ctx.tag(), self.opts.tag_regex.as_ref(), &f.path);
             let mut file = TailedFile::new(f.id, f.path, tag, f.file, start);
             file.set_marks(marks);
+            // A moved file is only read to its end and let go.
+            file.rotated_at = moved.then(Instant::now);
             self.files.push(file);
         }
     }
@@ -266,6 +277,34 @@ impl Tailer {
         tracing::info!(input = %self.ctx.name(), "every file read to its end; input done");
         Ok(())
     }
+}
+
+/// Files of the db that no scan found but that still exist under another
+/// name in the same directory, with lines left to read: rotated while
+/// sluice was down, or before it had read them to their end.
+fn moved_files(
+    db: &OffsetDb,
+    placed: &[(Found, (Commit, Marks), bool)],
+) -> Vec<(Found, (Commit, Marks), bool)> {
+    let mut moved = Vec::new();
+    for (id, saved) in &db.entries {
+        if placed.iter().any(|(f, _, _)| f.id == *id) {
+            continue;
+        }
+        let Some(found) = find_moved(std::path::Path::new(&saved.path), *id) else {
+            continue;
+        };
+        match still_matches(&found, saved.commit) {
+            Some(marks) if saved.commit.offset < found.size => {
+                moved.push((found, (saved.commit, marks), true));
+            }
+            Some(_) => {}
+            None => tracing::warn!(
+                path = %saved.path, "moved file changed since its offset was saved; left alone"
+            ),
+        }
+    }
+    moved
 }
 
 /// Where a new file starts, with the marks of that offset.
