@@ -165,7 +165,7 @@ fn globs_exclude_path_tags_and_extra_keys() {
         "-t",
         "logs.*",
         "-p",
-        &props[0],
+        props[0],
         "-p",
         props[1],
         "-p",

@@ -8,7 +8,8 @@
 //! - `read_from_head` (off): files found at start are read from their
 //!   end; files that appear later are always read from their head.
 //! - `key` (`log`): the key of an unparsed line. `parser`: a `[PARSER]`
-//!   for each line; a line it does not match is kept under `key`.
+//!   for each line; a line it does not match is kept under `key`, and
+//!   counted in the input's errors.
 //! - `tag`: a `*` in it becomes the file's path with `/` turned into `.`;
 //!   with `tag_regex` matching the path, `<name>` becomes the text its
 //!   named group captured.

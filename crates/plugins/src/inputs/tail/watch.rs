@@ -212,6 +212,7 @@ impl Tailer {
             );
         }
         if enc.unmatched > 0 {
+            self.ctx.metrics().errors.add(enc.unmatched as u64);
             tracing::debug!(
                 input = %self.ctx.name(), path = %file.path.display(), lines = enc.unmatched,
                 "lines the parser did not match kept whole"
