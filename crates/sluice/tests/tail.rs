@@ -575,3 +575,48 @@ fn a_file_rotated_while_sluice_was_down_is_read_to_its_end_on_restart() {
     second.stop();
     assert_exactly_once(&got, 2000);
 }
+
+#[test]
+fn exit_on_eof_takes_a_last_line_without_newline() {
+    let dir = temp_dir("tail-eof");
+    let log = dir.join("app.log");
+    std::fs::write(&log, "one\ntwo").unwrap();
+    let out = dir.join("out");
+    let path = format!("path={}", log.display());
+    run_to_eof(
+        &[&path, "read_from_head=on", "offset_key=offset"],
+        &out,
+        &[],
+    );
+    let got = read_json_file(&out.join("app"));
+    assert_eq!(logs(&got), ["one", "two"]);
+    assert_eq!(got[1]["offset"], 7);
+}
+
+#[test]
+fn rotated_files_the_glob_also_matches_are_not_read_twice() {
+    let dir = temp_dir("tail-rename-glob");
+    let log = dir.join("app.log");
+    File::create(&log).unwrap();
+    let glob = dir.join("app.log*");
+    let run = start_tail(&glob, &["rotate_wait=1", "refresh_interval=1"]);
+    settle();
+
+    let per_file = 2000;
+    let mut file = open_append(&log);
+    for r in 0..3 {
+        write_numbers(&mut file, r * per_file, per_file);
+        std::fs::rename(&log, dir.join(format!("app.log.{r}"))).unwrap();
+        file = open_append(&log);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    write_numbers(&mut file, 3 * per_file, per_file);
+    // Past rotate_wait and a refresh, so released files are found again.
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let got = wait_for_total(&run, 4 * per_file);
+    let out = run.stop();
+    assert_exactly_once(&got, 4 * per_file);
+    let found_again = format!("path={}", dir.join("app.log.0").display());
+    assert!(out.stderr.contains(&found_again), "{}", out.stderr);
+}

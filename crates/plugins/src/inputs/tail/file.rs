@@ -261,6 +261,29 @@ impl TailedFile {
         }
     }
 
+    /// Encodes the partial last line as a whole one, for a file that is
+    /// done with (rotated away and waited for, or at `exit_on_eof`).
+    pub fn frame_rest(&mut self, enc: &mut RecordEncoder) -> Option<Commit> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let rest = std::mem::take(&mut self.pending);
+        let mut line = Vec::with_capacity(rest.len() + 1);
+        line.extend_from_slice(&rest);
+        line.push(b'\n');
+        // One before the line's start, so its `offset_key` is the file's
+        // end: the newline was never in the file.
+        let base = (self.read_offset - rest.len() as u64).saturating_sub(1);
+        enc.frame(&line, base, &mut self.skipping, &self.path_text);
+        extend_tail(&mut self.framed_tail, &rest);
+        let offset = self.read_offset;
+        let head = &self.head[..self.head.len().min(offset as usize)];
+        Some(Commit {
+            offset,
+            fingerprint: fingerprint_parts(head, &self.framed_tail),
+        })
+    }
+
     /// Remembers that the lines up to `commit` are done once `cp` is.
     pub fn wait_for(&mut self, cp: Checkpoint, commit: Commit) {
         if self.waiting.back().map(|(_, c)| c) != Some(&commit) {

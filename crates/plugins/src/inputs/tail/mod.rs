@@ -20,10 +20,12 @@
 //!   `skip_long_lines on`; otherwise it is cut into records of
 //!   `buffer_max_size` bytes (Fluent Bit stops following the file).
 //! - `skip_empty_lines` (off), `exit_on_eof` (off: with it, the input ends
-//!   once every file it follows is read to its end), `ignore_older`
+//!   once every file it follows is read to its end, taking a last line
+//!   that has no newline), `ignore_older`
 //!   (files last changed longer ago are not followed).
 //! - `rotate_wait` (5): a rotated or deleted file is followed this long
-//!   after it moved, and in any case until it is read to its end.
+//!   after it moved, and in any case until it is read to its end; its
+//!   last line is then taken even without a newline.
 //! - `db`: a file where the offsets of lines already delivered are kept
 //!   (see `db.rs`); `db.sync`, `db.locking`, `db.journal_mode` are
 //!   accepted and change nothing (every save is fsynced).

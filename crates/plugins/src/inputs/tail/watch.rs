@@ -16,7 +16,7 @@
 //! was down or before it finished reading it) is read from its saved
 //! offset to its end, so a restart loses none of its lines.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,10 @@ pub(super) struct Tailer {
     last_cp: Checkpoint,
     last_scan: Instant,
     scan_now: bool,
+    /// Files let go since the last scan, with where they ended: a scan
+    /// that finds one again (`path` matches its new name) goes on from
+    /// there instead of reading it twice.
+    released: HashMap<FileId, Commit>,
 }
 
 impl Tailer {
@@ -81,6 +85,7 @@ impl Tailer {
             last_cp: Checkpoint(0),
             last_scan: Instant::now(),
             scan_now: false,
+            released: HashMap::new(),
         })
     }
 
@@ -112,13 +117,18 @@ impl Tailer {
         let known: HashSet<FileId> = self.files.iter().map(|f| f.id).collect();
         let opts = Arc::clone(&self.opts);
         let db = self.db.clone();
+        let released = std::mem::take(&mut self.released);
         let scan = tokio::task::spawn_blocking(move || {
             let found = opts.patterns.scan(&|id| known.contains(&id));
             let from_head = opts.read_from_head || !at_start;
             let mut placed: Vec<_> = found
                 .into_iter()
                 .map(|f| {
-                    let start = start_of(&f, from_head, db.as_ref());
+                    let saved = released.get(&f.id).copied().or_else(|| {
+                        let saved = db.as_ref()?.entries.get(&f.id)?;
+                        Some(saved.commit)
+                    });
+                    let start = start_of(&f, from_head, saved);
                     (f, start, false)
                 })
                 .collect();
@@ -228,21 +238,37 @@ impl Tailer {
     /// Moves offsets up to what is done with, lets go of rotated files
     /// that are finished, and saves the db when it changed.
     async fn settle(&mut self) {
+        let rotate_wait = self.opts.rotate_wait;
+        let waited =
+            |f: &TailedFile| f.at_eof && f.rotated_at.is_some_and(|t| t.elapsed() >= rotate_wait);
+        self.frame_partial_lines(waited);
         let done = self.ctx.done();
         for file in &mut self.files {
             file.advance(done);
         }
-        let rotate_wait = self.opts.rotate_wait;
+        let released = &mut self.released;
         self.files.retain(|f| {
-            let finished = f.at_eof
-                && f.is_settled()
-                && f.rotated_at.is_some_and(|t| t.elapsed() >= rotate_wait);
+            let finished = waited(f) && f.is_settled();
             if finished {
                 tracing::info!(path = %f.path.display(), "rotated file read to its end; released");
+                released.insert(f.id, f.committed);
             }
             !finished
         });
         self.save_db().await;
+    }
+
+    /// Takes the last line of each file `done_with` says no one writes
+    /// to any more, even without its newline.
+    fn frame_partial_lines(&mut self, done_with: impl Fn(&TailedFile) -> bool) {
+        for i in 0..self.files.len() {
+            if !done_with(&self.files[i]) {
+                continue;
+            }
+            if let Some(commit) = self.files[i].frame_rest(&mut self.enc) {
+                self.append(i, commit);
+            }
+        }
     }
 
     async fn save_db(&mut self) {
@@ -271,6 +297,7 @@ impl Tailer {
     /// `exit_on_eof`: with a db, waits until every line read is done with
     /// and saves the offsets before the input ends.
     async fn finish(mut self) -> Result<(), PluginError> {
+        self.frame_partial_lines(|_| true);
         if self.db.is_some() {
             self.ctx.wait_done(self.last_cp).await;
             self.settle().await;
@@ -309,13 +336,13 @@ fn moved_files(
 }
 
 /// Where a new file starts, with the marks of that offset.
-fn start_of(found: &Found, from_head: bool, db: Option<&OffsetDb>) -> (Commit, Marks) {
-    if let Some(saved) = db.and_then(|d| d.entries.get(&found.id)) {
-        if let Some(marks) = still_matches(found, saved.commit) {
-            return (saved.commit, marks);
+fn start_of(found: &Found, from_head: bool, saved: Option<Commit>) -> (Commit, Marks) {
+    if let Some(saved) = saved {
+        if let Some(marks) = still_matches(found, saved) {
+            return (saved, marks);
         }
         tracing::warn!(
-            path = %found.path.display(), saved_offset = saved.commit.offset,
+            path = %found.path.display(), saved_offset = saved.offset,
             "file changed since its offset was saved; reading it from the head"
         );
         return at(Marks::default(), 0);
