@@ -620,3 +620,59 @@ fn rotated_files_the_glob_also_matches_are_not_read_twice() {
     let found_again = format!("path={}", dir.join("app.log.0").display());
     assert!(out.stderr.contains(&found_again), "{}", out.stderr);
 }
+
+#[test]
+fn mem_buf_limit_pauses_reading_and_loses_nothing() {
+    let dir = temp_dir("tail-backpressure");
+    let log = dir.join("app.log");
+    let total = 60_000;
+    write_numbers(&mut open_append(&log), 0, total);
+    let http_port = common::free_port();
+    let conf = common::write_file(
+        &dir,
+        "bp.conf",
+        &format!(
+            "[SERVICE]\n    scheduler.base 1\n    scheduler.cap 1\n    HTTP_Server On\n    \
+             HTTP_Listen 127.0.0.1\n    HTTP_Port {http_port}\n"
+        ),
+    );
+    let target = dir.join("later");
+    let path = format!("path={}", log.display());
+    let args = [
+        "-c",
+        conf.to_str().unwrap(),
+        "-i",
+        "tail",
+        "-t",
+        "app",
+        "-p",
+        &path,
+        "-p",
+        "read_from_head=on",
+        "-p",
+        "mem_buf_limit=1M",
+    ];
+    let run = Run::start(&args, Some(&target), &["-p", "retry_limit=no_limits"]);
+
+    // The destination is missing: the input fills its limit and stops
+    // reading the file.
+    let read = || {
+        let url = format!("http://127.0.0.1:{http_port}/api/v1/metrics");
+        let answer = common::curl(&url, &[])?;
+        let metrics: Value = serde_json::from_str(&answer.body).ok()?;
+        metrics["input"]["tail.0"]["records"].as_u64()
+    };
+    assert!(eventually(T, || read().is_some_and(|n| n > 0)));
+    std::thread::sleep(Duration::from_secs(1));
+    let paused_at = read().unwrap_or(0);
+    assert!(
+        paused_at < total as u64 / 4,
+        "read {paused_at} of {total} while paused"
+    );
+
+    std::fs::create_dir_all(&target).unwrap();
+    let got = wait_for_total(&run, total);
+    let out = run.stop();
+    assert_exactly_once(&got, total);
+    assert!(out.stderr.contains("input paused"), "{}", out.stderr);
+}
