@@ -650,7 +650,7 @@ fn mem_buf_limit_pauses_reading_and_loses_nothing() {
         "-p",
         "read_from_head=on",
         "-p",
-        "mem_buf_limit=1M",
+        "mem_buf_limit=512k",
     ];
     let run = Run::start(&args, Some(&target), &["-p", "retry_limit=no_limits"]);
 
