@@ -243,6 +243,10 @@ impl TailedFile {
         let n = result?;
         self.read_offset += n as u64;
         self.at_eof = n == 0;
+        if self.at_eof {
+            // An idle file keeps only its partial line, not a read buffer.
+            self.pending.shrink_to(self.pending.len().max(1024));
+        }
         Ok(n)
     }
 

@@ -16,7 +16,7 @@
 //! - `path_key`, `offset_key`: add the file's path, or the byte offset
 //!   just after the line, to each record.
 //! - `buffer_chunk_size` (32k): the size of each read, raised to 256 KiB
-//!   (fewer system calls; the memory is one buffer per input).
+//!   (fewer system calls); a file at its end gives its buffer back.
 //! - `buffer_max_size` (32k): a line
 //!   longer than `buffer_max_size` is skipped, counted and logged with
 //!   `skip_long_lines on`; otherwise it is cut into records of
