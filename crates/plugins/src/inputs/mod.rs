@@ -8,6 +8,7 @@ pub mod http;
 mod net_records;
 pub mod stdin;
 pub mod syslog;
+pub mod tail;
 pub mod tcp;
 pub mod udp;
 
@@ -22,6 +23,7 @@ pub fn specs() -> Vec<Spec<BuildInput>> {
         http::SPEC,
         stdin::SPEC,
         syslog::SPEC,
+        tail::SPEC,
         tcp::SPEC,
         udp::SPEC,
     ]

@@ -1,0 +1,242 @@
+//! Turning the lines of a file into events: framing on `\n` with
+//! `memchr`, the long-line rule, and the record of each line (parsed, or
+//! the line under `key`, plus `path_key` and `offset_key`).
+//!
+//! One encoder serves every file of an input and reuses its buffer; a
+//! record allocates nothing beyond its own bytes.
+
+use std::sync::Arc;
+
+use sluice_core::event::write_header;
+use sluice_core::parser::{append_event, ParseState, Parser};
+use sluice_core::{msgpack, EventTime, Map};
+
+/// The record settings of a `tail` input.
+#[derive(Debug)]
+pub(super) struct RecordSettings {
+    pub key: String,
+    pub path_key: Option<String>,
+    pub offset_key: Option<String>,
+    pub parser: Option<Arc<dyn Parser>>,
+    pub max_line: usize,
+    pub skip_long_lines: bool,
+    pub skip_empty_lines: bool,
+}
+
+/// Encodes lines into chunk-layout events, one batch at a time.
+#[derive(Debug)]
+pub(super) struct RecordEncoder {
+    settings: RecordSettings,
+    state: ParseState,
+    pub buf: Vec<u8>,
+    pub records: usize,
+    /// Lines the parser did not match, kept under `key`.
+    pub unmatched: usize,
+    /// Lines longer than `max_line`, skipped.
+    pub skipped_long: usize,
+    /// Lines longer than `max_line`, cut into pieces.
+    pub cut_long: usize,
+    time: EventTime,
+}
+
+impl RecordEncoder {
+    pub fn new(settings: RecordSettings) -> Self {
+        RecordEncoder {
+            settings,
+            state: ParseState::default(),
+            buf: Vec::new(),
+            records: 0,
+            unmatched: 0,
+            skipped_long: 0,
+            cut_long: 0,
+            time: EventTime::now(),
+        }
+    }
+
+    /// Empties the batch after it was appended.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.records = 0;
+        self.unmatched = 0;
+        self.skipped_long = 0;
+        self.cut_long = 0;
+    }
+
+    /// Encodes every whole line of `data`, which starts at file offset
+    /// `base`, and returns how many bytes were used. The rest (a partial
+    /// line) waits for more, unless it is already longer than
+    /// `max_line`: it is then skipped to its newline (`skipping` says so
+    /// across calls) or cut into records of `max_line` bytes.
+    pub fn frame(&mut self, data: &[u8], base: u64, skipping: &mut bool, path: &str) -> usize {
+        self.time = EventTime::now();
+        let max = self.settings.max_line;
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            let line = &data[start..nl];
+            if *skipping {
+                *skipping = false;
+            } else if line.len() > max && self.settings.skip_long_lines {
+                self.skipped_long += 1;
+            } else {
+                let last = self.cut(line, base + start as u64, path);
+                self.line(last, base + nl as u64 + 1, path);
+            }
+            start = nl + 1;
+        }
+        let rest = &data[start..];
+        if rest.len() <= max {
+            return start;
+        }
+        if *skipping || self.settings.skip_long_lines {
+            self.skipped_long += usize::from(!*skipping);
+            *skipping = true;
+            return data.len();
+        }
+        let last = self.cut(rest, base + start as u64, path);
+        data.len() - last.len()
+    }
+
+    /// Writes `line` in records of `max_line` bytes while more than
+    /// `max_line` bytes are left, and returns what is left (never empty,
+    /// so a newline right after a cut makes no empty record).
+    fn cut<'a>(&mut self, line: &'a [u8], at: u64, path: &str) -> &'a [u8] {
+        let max = self.settings.max_line;
+        if line.len() <= max {
+            return line;
+        }
+        self.cut_long += 1;
+        let whole = (line.len() - 1) / max * max;
+        let mut offset = at;
+        for piece in line[..whole].chunks(max) {
+            offset += piece.len() as u64;
+            self.record(piece, offset, path);
+        }
+        &line[whole..]
+    }
+
+    /// One whole line, or the last piece of a cut one.
+    fn line(&mut self, line: &[u8], end: u64, path: &str) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() && self.settings.skip_empty_lines {
+            return;
+        }
+        self.record(line, end, path);
+    }
+
+    fn record(&mut self, line: &[u8], end: u64, path: &str) {
+        self.records += 1;
+        let mark = self.buf.len();
+        let parsed = match &self.settings.parser {
+            Some(parser) => {
+                append_event(&**parser, &mut self.state, line, self.time, &mut self.buf).is_ok()
+            }
+            None => false,
+        };
+        if !parsed {
+            self.unmatched += usize::from(self.settings.parser.is_some());
+            write_header(&mut self.buf, self.time, &Map::new());
+            self.buf.push(0x81);
+            msgpack::write_str(&mut self.buf, &self.settings.key);
+            msgpack::write_str_bytes(&mut self.buf, line);
+        }
+        self.extra_fields(mark, end, path);
+    }
+
+    fn extra_fields(&mut self, mark: usize, end: u64, path: &str) {
+        // The body follows the header `[[time, {}], ...`: 13 bytes.
+        let body = mark + HEADER_LEN;
+        if let Some(key) = &self.settings.path_key {
+            if msgpack::grow_map(&mut self.buf, body).is_ok() {
+                msgpack::write_str(&mut self.buf, key);
+                msgpack::write_str(&mut self.buf, path);
+            }
+        }
+        if let Some(key) = &self.settings.offset_key {
+            if msgpack::grow_map(&mut self.buf, body).is_ok() {
+                msgpack::write_str(&mut self.buf, key);
+                msgpack::write_uint(&mut self.buf, end);
+            }
+        }
+    }
+}
+
+/// `[0x92, 0x92, ext8 EventTime (10 bytes), 0x80]`.
+const HEADER_LEN: usize = 13;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::event::Events;
+    use sluice_core::Value;
+
+    fn settings(max_line: usize, skip_long_lines: bool) -> RecordSettings {
+        RecordSettings {
+            key: "log".into(),
+            path_key: None,
+            offset_key: Some("offset".into()),
+            parser: None,
+            max_line,
+            skip_long_lines,
+            skip_empty_lines: false,
+        }
+    }
+
+    fn logs(enc: &RecordEncoder) -> Vec<(String, u64)> {
+        Events::new(&enc.buf)
+            .map(|e| {
+                let body = e.unwrap().decode().unwrap().body;
+                let Some(Value::Str(log)) = body.get("log") else {
+                    panic!("no log")
+                };
+                let Some(Value::UInt(offset)) = body.get("offset") else {
+                    panic!("no offset")
+                };
+                (log.clone(), *offset)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn header_length_is_what_write_header_writes() {
+        let mut buf = Vec::new();
+        write_header(&mut buf, EventTime::now(), &Map::new());
+        assert_eq!(buf.len(), HEADER_LEN);
+    }
+
+    #[test]
+    fn whole_lines_are_framed_and_the_rest_waits() {
+        let mut enc = RecordEncoder::new(settings(100, false));
+        let mut skipping = false;
+        let used = enc.frame(b"one\r\n\ntwo\npart", 10, &mut skipping, "p");
+        assert_eq!(used, 10);
+        let got = logs(&enc);
+        assert_eq!(got[0], ("one".into(), 15));
+        assert_eq!(got[1], (String::new(), 16));
+        assert_eq!(got[2], ("two".into(), 20));
+    }
+
+    #[test]
+    fn long_lines_are_skipped_across_reads_when_asked() {
+        let mut enc = RecordEncoder::new(settings(4, true));
+        let mut skipping = false;
+        assert_eq!(enc.frame(b"ok\nlonglong", 0, &mut skipping, "p"), 11);
+        assert!(skipping);
+        assert_eq!(enc.frame(b"more\nnext\n", 11, &mut skipping, "p"), 10);
+        assert!(!skipping);
+        let got: Vec<_> = logs(&enc).into_iter().map(|(l, _)| l).collect();
+        assert_eq!(got, ["ok", "next"]);
+        assert_eq!(enc.skipped_long, 1);
+    }
+
+    #[test]
+    fn long_lines_are_cut_into_pieces_otherwise() {
+        let mut enc = RecordEncoder::new(settings(4, false));
+        let mut skipping = false;
+        let used = enc.frame(b"abcdefghij", 0, &mut skipping, "p");
+        assert_eq!(used, 8);
+        let used2 = enc.frame(b"ij\nabcdefg\n", 8, &mut skipping, "p");
+        assert_eq!(used2, 11);
+        let got: Vec<_> = logs(&enc).into_iter().map(|(l, _)| l).collect();
+        assert_eq!(got, ["abcd", "efgh", "ij", "abcd", "efg"]);
+    }
+}
