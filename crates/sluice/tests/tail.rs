@@ -676,3 +676,78 @@ fn mem_buf_limit_pauses_reading_and_loses_nothing() {
     assert_exactly_once(&got, total);
     assert!(out.stderr.contains("input paused"), "{}", out.stderr);
 }
+
+const JAVA_TRACE: &str = "Exception in thread \"main\" java.lang.IllegalStateException: boom\n\
+\tat com.example.App.run(App.java:12)\n\
+\tat com.example.App.main(App.java:5)\n\
+Caused by: java.io.IOException: disk gone\n\
+\tat com.example.Store.write(Store.java:40)\n\
+\t... 2 more\n";
+
+#[test]
+fn multiline_parser_joins_the_lines_of_each_file() {
+    let dir = temp_dir("tail-multiline");
+    let a = dir.join("a.log");
+    let b = dir.join("b.log");
+    std::fs::write(&a, format!("plain before\n{JAVA_TRACE}plain after\n")).unwrap();
+    // The other file interleaves nothing into a's trace: streams are files.
+    std::fs::write(&b, JAVA_TRACE).unwrap();
+    let out = dir.join("out");
+    let path = format!("path={}", dir.join("*.log").display());
+    run_to_eof(
+        &[
+            &path,
+            "read_from_head=on",
+            "multiline.parser=java",
+            "path_key=file",
+        ],
+        &out,
+        &[],
+    );
+    let got = read_json_file(&out.join("app"));
+    let of = |name: &str| -> Vec<String> {
+        let recs: Vec<Value> = got
+            .iter()
+            .filter(|r| r["file"].as_str().is_some_and(|f| f.ends_with(name)))
+            .cloned()
+            .collect();
+        logs(&recs)
+    };
+    let trace = JAVA_TRACE.trim_end_matches('\n');
+    assert_eq!(of("a.log"), ["plain before", trace, "plain after"]);
+    assert_eq!(of("b.log"), [trace]);
+}
+
+#[test]
+fn a_held_multiline_record_comes_out_after_its_flush_timeout() {
+    let dir = temp_dir("tail-multiline-timeout");
+    let conf = dir.join("ml.conf");
+    std::fs::write(
+        &conf,
+        "[MULTILINE_PARSER]\n    name          indented\n    type          regex\n    \
+         flush_timeout 400\n    rule \"start_state\" \"/^\\S/\" \"cont\"\n    \
+         rule \"cont\" \"/^\\s/\" \"cont\"\n",
+    )
+    .unwrap();
+    let log = dir.join("app.log");
+    File::create(&log).unwrap();
+    let path = format!("path={}", log.display());
+    let args = [
+        "-R",
+        conf.to_str().unwrap(),
+        "-i",
+        "tail",
+        "-t",
+        "app",
+        "-p",
+        &path,
+        "-p",
+        "multiline.parser=indented",
+    ];
+    let run = Run::start(&args, None, &[]);
+    settle();
+    append(&log, "first\n  more\n  and more\n");
+    let got = run.wait_for("app", 1);
+    let out = run.stop();
+    assert_eq!(logs(&got), ["first\n  more\n  and more"], "{}", out.stderr);
+}

@@ -99,6 +99,11 @@ impl MultilineBuffer {
         self.streams.len()
     }
 
+    /// Whether a record of `stream` is waiting for more lines.
+    pub fn holds(&self, stream: &str) -> bool {
+        self.streams.keys().any(|k| k.0 == stream)
+    }
+
     /// Feeds one raw line of `stream`, read at `time`; completed records
     /// are pushed to `out`.
     pub fn feed_line(

@@ -6,10 +6,12 @@
 //! record allocates nothing beyond its own bytes.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use sluice_core::event::write_header;
+use sluice_core::multiline::MultilineBuffer;
 use sluice_core::parser::{append_event, ParseState, Parser};
-use sluice_core::{msgpack, EventTime, Map};
+use sluice_core::{msgpack, Event, EventTime, Map};
 
 /// The record settings of a `tail` input.
 #[derive(Debug)]
@@ -21,6 +23,9 @@ pub(super) struct RecordSettings {
     pub max_line: usize,
     pub skip_long_lines: bool,
     pub skip_empty_lines: bool,
+    /// `multiline.parser`: lines are joined into records by stream (the
+    /// file's path) before they are encoded.
+    pub multiline: Option<MultilineBuffer>,
 }
 
 /// Encodes lines into chunk-layout events, one batch at a time.
@@ -37,6 +42,8 @@ pub(super) struct RecordEncoder {
     /// Lines longer than `max_line`, cut into pieces.
     pub cut_long: usize,
     time: EventTime,
+    /// Records the multiline buffer completed, waiting to be encoded.
+    joined: Vec<Event>,
 }
 
 impl RecordEncoder {
@@ -50,6 +57,46 @@ impl RecordEncoder {
             skipped_long: 0,
             cut_long: 0,
             time: EventTime::now(),
+            joined: Vec::new(),
+        }
+    }
+
+    /// Whether the multiline buffer holds lines of `path` that are in no
+    /// record yet: their offsets must not be saved.
+    pub fn holds(&self, path: &str) -> bool {
+        self.settings
+            .multiline
+            .as_ref()
+            .is_some_and(|m| m.holds(path))
+    }
+
+    /// Moves the multiline records that waited past their flush
+    /// timeout to `out`, with their paths.
+    pub fn take_due(&mut self, now: Instant, out: &mut Vec<(String, Event)>) {
+        if let Some(multiline) = &mut self.settings.multiline {
+            multiline.flush_due(now, out);
+        }
+    }
+
+    /// Moves every held multiline record of `path` to `out` (the file is
+    /// let go, or the input ends).
+    pub fn take_held(&mut self, path: &str, out: &mut Vec<Event>) {
+        if let Some(multiline) = &mut self.settings.multiline {
+            multiline.flush_stream(path, out);
+        }
+    }
+
+    /// Encodes records the multiline buffer released, with `path_key`.
+    pub fn encode_released(&mut self, events: &mut Vec<Event>, path: &str) {
+        self.encode_joined(events, None, path);
+    }
+
+    fn encode_joined(&mut self, joined: &mut Vec<Event>, end: Option<u64>, path: &str) {
+        for event in joined.drain(..) {
+            self.records += 1;
+            let mark = self.buf.len();
+            event.encode(&mut self.buf);
+            self.extra_fields(mark, end, path);
         }
     }
 
@@ -124,6 +171,13 @@ impl RecordEncoder {
     }
 
     fn record(&mut self, line: &[u8], end: u64, path: &str) {
+        if let Some(multiline) = &mut self.settings.multiline {
+            let mut joined = std::mem::take(&mut self.joined);
+            multiline.feed_line(path, line, self.time, Instant::now(), &mut joined);
+            self.encode_joined(&mut joined, Some(end), path);
+            self.joined = joined;
+            return;
+        }
         self.records += 1;
         let mark = self.buf.len();
         let parsed = match &self.settings.parser {
@@ -139,19 +193,21 @@ impl RecordEncoder {
             msgpack::write_str(&mut self.buf, &self.settings.key);
             msgpack::write_str_bytes(&mut self.buf, line);
         }
-        self.extra_fields(mark, end, path);
+        self.extra_fields(mark, Some(end), path);
     }
 
-    fn extra_fields(&mut self, mark: usize, end: u64, path: &str) {
-        // The body follows the header `[[time, {}], ...`: 13 bytes.
-        let body = mark + HEADER_LEN;
+    fn extra_fields(&mut self, mark: usize, end: Option<u64>, path: &str) {
+        if self.settings.path_key.is_none() && self.settings.offset_key.is_none() {
+            return;
+        }
+        let body = body_offset(&self.buf, mark);
         if let Some(key) = &self.settings.path_key {
             if msgpack::grow_map(&mut self.buf, body).is_ok() {
                 msgpack::write_str(&mut self.buf, key);
                 msgpack::write_str(&mut self.buf, path);
             }
         }
-        if let Some(key) = &self.settings.offset_key {
+        if let (Some(key), Some(end)) = (&self.settings.offset_key, end) {
             if msgpack::grow_map(&mut self.buf, body).is_ok() {
                 msgpack::write_str(&mut self.buf, key);
                 msgpack::write_uint(&mut self.buf, end);
@@ -160,8 +216,20 @@ impl RecordEncoder {
     }
 }
 
-/// `[0x92, 0x92, ext8 EventTime (10 bytes), 0x80]`.
+/// `[0x92, 0x92, ext8 EventTime (10 bytes), 0x80]`: the header of a
+/// line's own record.
 const HEADER_LEN: usize = 13;
+
+/// Where the body of the event written at `mark` begins. A joined
+/// multiline record may carry metadata, so its header is read, not
+/// assumed.
+fn body_offset(buf: &[u8], mark: usize) -> usize {
+    let mut event = msgpack::Reader::new(&buf[mark..]);
+    match (event.token(), event.skip()) {
+        (Ok(_), Ok(_)) => mark + event.position(),
+        _ => mark + HEADER_LEN,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -178,6 +246,7 @@ mod tests {
             max_line,
             skip_long_lines,
             skip_empty_lines: false,
+            multiline: None,
         }
     }
 

@@ -34,7 +34,9 @@
 //! - `inotify_watcher` (on) is accepted: sluice polls every 250 ms, which
 //!   needs no extra crate and behaves the same on every file system
 //!   (network mounts and overlay layers miss inotify events).
-//! - `docker_mode` and `multiline.parser` are accepted; see the TODOs in
+//! - `multiline.parser` joins each file's lines into records before they
+//!   are appended; offsets are saved only past lines that are in a record.
+//! - `docker_mode` is accepted; see the TODOs in
 //!   `watch.rs`.
 
 mod db;
@@ -155,7 +157,12 @@ const PROPS: &[Property] = &[
         Some("4"),
         "Accepted; not done yet",
     ),
-    Property::new("multiline.parser", PropKind::List, None, "Not wired yet"),
+    Property::new(
+        "multiline.parser",
+        PropKind::List,
+        None,
+        "Multiline parsers that join the lines of each file into records",
+    ),
     Property::new(
         "tag_regex",
         PropKind::Str,
@@ -189,6 +196,7 @@ pub(crate) struct TailOptions {
     tag_regex: Option<sluice_core::regex_compat::CompiledRegex>,
     rotate_wait: Duration,
     db: Option<PathBuf>,
+    multiline: Option<Vec<Arc<sluice_core::multiline::MultilineParser>>>,
 }
 
 /// Reads are at least this large, whatever `buffer_chunk_size` says:
@@ -207,12 +215,16 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigErro
     if max_line == 0 {
         return Err(cfg.error("buffer_max_size", "must be more than 0"));
     }
-    if cfg.is_set("multiline.parser") || cfg.bool("docker_mode") {
+    if cfg.bool("docker_mode") {
         tracing::warn!(
             input = %cfg.instance,
-            "tail: multiline.parser and docker_mode are accepted but not applied yet"
+            "tail: docker_mode is accepted but not applied yet; multiline.parser docker joins split lines"
         );
     }
+    let multiline = cfg
+        .entry("multiline.parser")
+        .map(|e| setup.multiline_parsers(e))
+        .transpose()?;
     let tag_regex = cfg
         .str("tag_regex")
         .map(sluice_core::regex_compat::compile)
@@ -236,6 +248,7 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigErro
         tag_regex,
         rotate_wait: cfg.time("rotate_wait").unwrap_or(Duration::from_secs(5)),
         db: cfg.str("db").map(PathBuf::from),
+        multiline,
     };
     Ok(Box::new(Tail(Arc::new(opts))))
 }

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_core::ack::Checkpoint;
+use sluice_core::multiline::MultilineBuffer;
 use sluice_core::plugin::{InputContext, PluginError};
+use sluice_core::Event;
 
 use super::db::{OffsetDb, Saved};
 use super::file::{Commit, FileId, Marks, TailedFile};
@@ -32,9 +34,10 @@ use super::TailOptions;
 /// How often files are looked at.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-// TODO: apply `multiline.parser` to the lines of a file before they become
-// records, because the multiline engine is built on another branch; wire
-// it in `RecordEncoder::line` once both are merged.
+// TODO: multiline records still held when the process stops are lost
+// without a `db` (with one, their lines are read again at restart, since
+// no offset passed them), because the engine aborts inputs at once on a
+// stop; a hook that lets an input release what it holds would fix it.
 // TODO: `docker_mode` (rejoining lines Docker split at 16 KiB) is
 // accepted but not applied yet, because it came after the core of `tail`
 // in time; it belongs beside the multiline hook.
@@ -53,6 +56,9 @@ pub(super) struct Tailer {
     /// that finds one again (`path` matches its new name) goes on from
     /// there instead of reading it twice.
     released: HashMap<FileId, Commit>,
+    /// Offsets not saved yet because the multiline buffer holds lines
+    /// before them that are in no record yet.
+    held: HashMap<FileId, Commit>,
 }
 
 impl Tailer {
@@ -75,6 +81,7 @@ impl Tailer {
             max_line: opts.max_line,
             skip_long_lines: opts.skip_long_lines,
             skip_empty_lines: opts.skip_empty_lines,
+            multiline: opts.multiline.clone().map(MultilineBuffer::new),
         });
         Ok(Tailer {
             opts,
@@ -86,6 +93,7 @@ impl Tailer {
             last_scan: Instant::now(),
             scan_now: false,
             released: HashMap::new(),
+            held: HashMap::new(),
         })
     }
 
@@ -97,6 +105,7 @@ impl Tailer {
             for i in 0..self.files.len() {
                 self.poll_file(i).await;
             }
+            self.release_due_multiline();
             self.settle().await;
             if self.opts.exit_on_eof && self.files.iter().all(|f| f.at_eof) {
                 return self.finish().await;
@@ -231,8 +240,59 @@ impl Tailer {
         if enc.records > 0 {
             self.last_cp = self.ctx.append(&file.tag, &enc.buf, enc.records);
         }
-        file.wait_for(self.last_cp, commit);
+        if enc.holds(&file.path_text) {
+            self.held.insert(file.id, commit);
+        } else {
+            self.held.remove(&file.id);
+            file.wait_for(self.last_cp, commit);
+        }
         enc.clear();
+    }
+
+    /// Appends the multiline records of file `i` that the buffer let go;
+    /// their file's offset may then move past their lines.
+    fn append_released(&mut self, i: usize, events: &mut Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let path = self.files[i].path_text.clone();
+        self.enc.encode_released(events, &path);
+        let commit = self.held.get(&self.files[i].id).copied();
+        match commit {
+            Some(commit) => self.append(i, commit),
+            None => {
+                self.last_cp = self
+                    .ctx
+                    .append(&self.files[i].tag, &self.enc.buf, self.enc.records);
+                self.enc.clear();
+            }
+        }
+    }
+
+    /// Multiline records that waited past their flush timeout.
+    fn release_due_multiline(&mut self) {
+        let mut due = Vec::new();
+        self.enc.take_due(Instant::now(), &mut due);
+        for (path, event) in due {
+            let Some(i) = self.files.iter().position(|f| f.path_text == path) else {
+                continue;
+            };
+            self.append_released(i, &mut vec![event]);
+        }
+    }
+
+    /// Every multiline record held for the files `done_with` says are
+    /// finished.
+    fn release_held_multiline(&mut self, done_with: impl Fn(&TailedFile) -> bool) {
+        for i in 0..self.files.len() {
+            if !done_with(&self.files[i]) || !self.enc.holds(&self.files[i].path_text) {
+                continue;
+            }
+            let mut events = Vec::new();
+            let path = self.files[i].path_text.clone();
+            self.enc.take_held(&path, &mut events);
+            self.append_released(i, &mut events);
+        }
     }
 
     /// Moves offsets up to what is done with, lets go of rotated files
@@ -242,6 +302,7 @@ impl Tailer {
         let waited =
             |f: &TailedFile| f.at_eof && f.rotated_at.is_some_and(|t| t.elapsed() >= rotate_wait);
         self.frame_partial_lines(waited);
+        self.release_held_multiline(waited);
         let done = self.ctx.done();
         for file in &mut self.files {
             file.advance(done);
@@ -298,6 +359,7 @@ impl Tailer {
     /// and saves the offsets before the input ends.
     async fn finish(mut self) -> Result<(), PluginError> {
         self.frame_partial_lines(|_| true);
+        self.release_held_multiline(|_| true);
         if self.db.is_some() {
             self.ctx.wait_done(self.last_cp).await;
             self.settle().await;
