@@ -751,3 +751,22 @@ fn a_held_multiline_record_comes_out_after_its_flush_timeout() {
     let out = run.stop();
     assert_eq!(logs(&got), ["first\n  more\n  and more"], "{}", out.stderr);
 }
+
+#[test]
+fn docker_mode_joins_lines_docker_split() {
+    let dir = temp_dir("tail-docker-mode");
+    let log = dir.join("c.log");
+    std::fs::write(
+        &log,
+        "{\"log\":\"part one \",\"stream\":\"stdout\",\"time\":\"2024-01-01T00:00:00.000000000Z\"}\n\
+         {\"log\":\"part two\\n\",\"stream\":\"stdout\",\"time\":\"2024-01-01T00:00:00.100000000Z\"}\n\
+         {\"log\":\"whole\\n\",\"stream\":\"stderr\",\"time\":\"2024-01-01T00:00:01.000000000Z\"}\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let path = format!("path={}", log.display());
+    run_to_eof(&[&path, "read_from_head=on", "docker_mode=on"], &out, &[]);
+    let got = read_json_file(&out.join("app"));
+    assert_eq!(logs(&got), ["part one part two\n", "whole\n"]);
+    assert_eq!(got[0]["stream"], "stdout");
+}

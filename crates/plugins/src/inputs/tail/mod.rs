@@ -36,8 +36,10 @@
 //!   (network mounts and overlay layers miss inotify events).
 //! - `multiline.parser` joins each file's lines into records before they
 //!   are appended; offsets are saved only past lines that are in a record.
-//! - `docker_mode` is accepted; see the TODOs in
-//!   `watch.rs`.
+//! - `docker_mode` joins Docker's JSON log lines that Docker split at
+//!   16 KiB, with the built-in `docker` multiline parser (as
+//!   `multiline.parser docker` does; when both are set, the list wins).
+//!   `docker_mode_flush` is accepted; the parser's `flush_timeout` rules.
 
 mod db;
 mod file;
@@ -149,13 +151,13 @@ const PROPS: &[Property] = &[
         "docker_mode",
         PropKind::Bool,
         Some("off"),
-        "Accepted; not done yet",
+        "Join Docker JSON log lines that Docker split (the docker multiline parser)",
     ),
     Property::new(
         "docker_mode_flush",
         PropKind::Time,
         Some("4"),
-        "Accepted; not done yet",
+        "Accepted; the docker multiline parser's flush_timeout applies",
     ),
     Property::new(
         "multiline.parser",
@@ -215,16 +217,19 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigErro
     if max_line == 0 {
         return Err(cfg.error("buffer_max_size", "must be more than 0"));
     }
-    if cfg.bool("docker_mode") {
-        tracing::warn!(
-            input = %cfg.instance,
-            "tail: docker_mode is accepted but not applied yet; multiline.parser docker joins split lines"
-        );
-    }
-    let multiline = cfg
+    let mut multiline = cfg
         .entry("multiline.parser")
         .map(|e| setup.multiline_parsers(e))
         .transpose()?;
+    if cfg.bool("docker_mode") && multiline.is_none() {
+        // Docker's JSON lines, joined where Docker split a long line: what
+        // the built-in `docker` multiline parser does.
+        let docker = setup
+            .multiline
+            .get("docker")
+            .ok_or_else(|| cfg.error("docker_mode", "the docker multiline parser is missing"))?;
+        multiline = Some(vec![docker]);
+    }
     let tag_regex = cfg
         .str("tag_regex")
         .map(sluice_core::regex_compat::compile)

@@ -38,9 +38,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 // without a `db` (with one, their lines are read again at restart, since
 // no offset passed them), because the engine aborts inputs at once on a
 // stop; a hook that lets an input release what it holds would fix it.
-// TODO: `docker_mode` (rejoining lines Docker split at 16 KiB) is
-// accepted but not applied yet, because it came after the core of `tail`
-// in time; it belongs beside the multiline hook.
 
 /// One `tail` input at work.
 pub(super) struct Tailer {
