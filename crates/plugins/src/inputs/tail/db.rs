@@ -47,11 +47,24 @@ impl OffsetDb {
     /// # Errors
     /// The file exists but cannot be read, or is not a sluice tail db.
     pub fn load(path: &Path) -> std::io::Result<Self> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(e),
         };
+        // TODO: read (and keep writing) Fluent Bit's SQLite db, because a
+        // user switching binaries keeps their `db` path; until then such a
+        // file is refused by name instead of being overwritten.
+        if bytes.starts_with(b"SQLite format 3\0") {
+            return Err(std::io::Error::other(format!(
+                "{} is a Fluent Bit (SQLite) tail db, which sluice cannot read yet; \
+                 point db at a new file",
+                path.display()
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            std::io::Error::other(format!("{} is not a sluice tail db", path.display()))
+        })?;
         let mut lines = text.lines();
         if lines.next().is_some_and(|h| h != HEADER) {
             return Err(std::io::Error::other(format!(
