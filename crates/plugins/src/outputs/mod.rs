@@ -1,14 +1,18 @@
 //! The outputs: each module is one `[OUTPUT]` plugin, named as configs
-//! name it. `format` holds the record printing that several share.
+//! name it. `format` holds the record printing that several share;
+//! [`upstream`] reads where a network output connects.
 
 pub mod counter;
 pub mod exit;
 pub mod file;
+pub mod forward;
 mod file_format;
 mod format;
 pub mod null;
 pub mod stdout;
 
+use sluice_core::config::{ConfigError, PluginConfig};
+use sluice_core::net::upstream::{Target, Upstream, UpstreamConfig};
 use sluice_core::plugin::{BuildOutput, Spec, Verdict};
 
 /// Every output plugin, in the order `-h` lists them.
@@ -17,9 +21,38 @@ pub fn specs() -> Vec<Spec<BuildOutput>> {
         counter::SPEC,
         exit::SPEC,
         file::SPEC,
+        forward::SPEC,
         null::SPEC,
         stdout::SPEC,
     ]
+}
+
+/// The connection pool of a network output: `host` and `port` (or
+/// `unix_path`, when the plugin declares it) and the `net.*`/`tls.*` keys.
+///
+/// # Errors
+///
+/// A port outside 1–65535, an empty host, or a bad `net.*`/`tls.*` value.
+pub(crate) fn upstream(cfg: &PluginConfig) -> Result<Upstream, ConfigError> {
+    let target = match cfg.str("unix_path").filter(|p| !p.is_empty()) {
+        Some(path) => Target::Unix(path.into()),
+        None => {
+            let host = cfg.str("host").unwrap_or_default().trim();
+            if host.is_empty() {
+                return Err(cfg.error("host", "must not be empty"));
+            }
+            let port = cfg.int("port").unwrap_or(0);
+            let port = u16::try_from(port)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| cfg.error("port", format!("'{port}' is not a port (1-65535)")))?;
+            Target::Net {
+                host: host.to_owned(),
+                port,
+            }
+        }
+    };
+    Ok(Upstream::new(UpstreamConfig::from_config(cfg, target)?))
 }
 
 /// Writes `text` to standard output in one locked write, off the reactor.

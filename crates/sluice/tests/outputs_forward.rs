@@ -1,0 +1,299 @@
+//! The `forward` output through the real binary: one sluice reads a
+//! numbered stream on stdin and forwards it to a second sluice (forward
+//! input, file output), plain, gzip, with acks, with the shared-key
+//! handshake and over TLS; the receiver killed and restarted mid-stream;
+//! and the non-blocking property, with destinations that never answer or
+//! never accept next to one that delivers.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::{
+    connect, eventually, free_port, spawn, temp_dir, test_certificates, wait, write_file, Run,
+};
+
+const T: Duration = Duration::from_secs(20);
+
+/// A receiving sluice: forward input on `port` with `props`, a file per
+/// tag.
+fn receiver(port: u16, props: &[&str], out: Option<&Path>) -> Run {
+    let port_prop = format!("port={port}");
+    let mut inputs = vec!["-i", "forward", "-p", "listen=127.0.0.1", "-p", &port_prop];
+    for p in props {
+        inputs.extend(["-p", p]);
+    }
+    let run = Run::start(&inputs, out, &[]);
+    // The receiver is ready once it accepts.
+    drop(connect(port));
+    run
+}
+
+/// A sending sluice: stdin (tag `num`) to a forward output with `props`,
+/// retrying every second.
+fn sender(dir: &Path, props: &[String]) -> Child {
+    let conf = write_file(
+        dir,
+        "sender.conf",
+        "[SERVICE]\n    scheduler.base 1\n    scheduler.cap 1\n    grace 5\n",
+    );
+    let mut args = vec![
+        "-c".to_owned(),
+        conf.display().to_string(),
+        "-i".into(),
+        "stdin".into(),
+        "-t".into(),
+        "num".into(),
+        "-o".into(),
+        "forward".into(),
+        "-m".into(),
+        "*".into(),
+        "-p".into(),
+        "retry_limit=no_limits".into(),
+    ];
+    for p in props {
+        args.extend(["-p".into(), p.clone()]);
+    }
+    args.extend(["-f".into(), "0.2".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn(&args)
+}
+
+fn lines(from: usize, to: usize) -> Vec<u8> {
+    let mut text = Vec::new();
+    for i in from..to {
+        writeln!(text, "{{\"n\":{i},\"pad\":\"some text to make the record longer\"}}").unwrap();
+    }
+    text
+}
+
+/// How many times each number arrived.
+fn counts(records: &[serde_json::Value]) -> HashMap<i64, usize> {
+    let mut seen = HashMap::new();
+    for r in records {
+        *seen.entry(r["n"].as_i64().expect("n is a number")).or_default() += 1;
+    }
+    seen
+}
+
+/// Sends `n` numbered records through sender and receiver and checks
+/// that each arrived exactly once.
+fn exactly_once(receiver_props: &[&str], sender_props: &[&str]) {
+    const N: usize = 20_000;
+    let dir = temp_dir("fwd-out");
+    let port = free_port();
+    let rx = receiver(port, receiver_props, None);
+    let mut props = vec!["host=127.0.0.1".to_owned(), format!("port={port}")];
+    props.extend(sender_props.iter().map(|p| (*p).to_owned()));
+    let mut tx = sender(&dir, &props);
+    tx.stdin.take().unwrap().write_all(&lines(0, N)).unwrap();
+    let out = wait(tx, T);
+    assert!(out.status.success(), "sender failed:\n{}", out.stderr);
+
+    let got = rx.wait_for("num", N);
+    let rx_out = rx.stop();
+    let seen = counts(&got);
+    assert_eq!(got.len(), N, "receiver stderr:\n{}", rx_out.stderr);
+    assert!((0..N as i64).all(|i| seen.get(&i) == Some(&1)));
+    assert!(!out.stderr.contains("retry"), "{}", out.stderr);
+}
+
+#[test]
+fn forward_delivers_a_numbered_stream_exactly_once() {
+    exactly_once(&[], &[]);
+}
+
+#[test]
+fn forward_with_gzip_and_metadata_delivers_exactly_once() {
+    exactly_once(
+        &[],
+        &[
+            "compress=gzip",
+            "retain_metadata_in_forward_mode=on",
+            "send_options=on",
+        ],
+    );
+}
+
+#[test]
+fn forward_with_acks_delivers_exactly_once() {
+    exactly_once(&[], &["require_ack_response=on", "time_as_integer=on"]);
+}
+
+#[test]
+fn forward_with_shared_key_delivers_exactly_once() {
+    exactly_once(
+        &["shared_key=s3cret", "self_hostname=rx"],
+        &["shared_key=s3cret", "self_hostname=tx"],
+    );
+}
+
+#[test]
+fn forward_over_tls_delivers_exactly_once() {
+    let dir = temp_dir("fwd-tls");
+    let certs = test_certificates(&dir);
+    let crt = format!("tls.crt_file={}", certs.crt.display());
+    let key = format!("tls.key_file={}", certs.key.display());
+    let ca = format!("tls.ca_file={}", certs.ca.display());
+    exactly_once(
+        &["tls=on", &crt, &key],
+        &[
+            "tls=on",
+            &ca,
+            "tls.verify_hostname=on",
+            "tls.vhost=localhost",
+            "require_ack_response=on",
+        ],
+    );
+}
+
+#[test]
+fn a_wrong_shared_key_is_retried_not_delivered() {
+    let dir = temp_dir("fwd-key");
+    let port = free_port();
+    let rx = receiver(port, &["shared_key=right"], None);
+    let props = [
+        "host=127.0.0.1".to_owned(),
+        format!("port={port}"),
+        "shared_key=wrong".to_owned(),
+        "retry_limit=2".to_owned(),
+    ];
+    let mut tx = sender(&dir, &props);
+    tx.stdin.take().unwrap().write_all(&lines(0, 10)).unwrap();
+    let out = wait(tx, T);
+    assert!(
+        out.stderr.contains("shared_key mismatch") && out.stderr.contains("retry"),
+        "{}",
+        out.stderr
+    );
+    assert!(rx.records("num").is_empty());
+    rx.stop();
+}
+
+#[test]
+fn a_receiver_killed_mid_stream_loses_nothing() {
+    const BATCH: usize = 2_000;
+    let dir = temp_dir("fwd-restart");
+    let out_dir = temp_dir("fwd-restart-out");
+    let port = free_port();
+    let mut rx = receiver(port, &[], Some(&out_dir));
+    let props = [
+        "host=127.0.0.1".to_owned(),
+        format!("port={port}"),
+        "require_ack_response=on".to_owned(),
+        "ack_timeout=2s".to_owned(),
+    ];
+    let mut tx = sender(&dir, &props);
+    let mut stdin = tx.stdin.take().unwrap();
+
+    stdin.write_all(&lines(0, BATCH)).unwrap();
+    assert!(eventually(T, || !rx.records("num").is_empty()));
+    rx.child.kill().unwrap();
+    rx.child.wait().unwrap();
+    stdin.write_all(&lines(BATCH, 2 * BATCH)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let rx = receiver(port, &[], Some(&out_dir));
+    stdin.write_all(&lines(2 * BATCH, 3 * BATCH)).unwrap();
+    drop(stdin);
+    let out = wait(tx, T);
+    assert!(out.status.success(), "{}", out.stderr);
+
+    let got = rx.wait_for("num", 3 * BATCH);
+    rx.stop();
+    let seen = counts(&got);
+    let missing: Vec<i64> = (0..3 * BATCH as i64)
+        .filter(|i| !seen.contains_key(i))
+        .collect();
+    assert!(missing.is_empty(), "lost {} records", missing.len());
+    let duplicates = got.len() - seen.len();
+    eprintln!("duplicates after the restart: {duplicates}");
+    assert!(duplicates <= 2 * BATCH, "{duplicates} duplicates");
+}
+
+/// A listener that accepts connections and never reads or answers.
+fn silent_listener() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// A listener whose accept queue is full, so the kernel drops further
+/// SYNs and a connect hangs: what an unroutable address looks like, on
+/// 127.0.0.1. The returned streams keep the queue full.
+fn syn_dropping_listener() -> (socket2::Socket, Vec<std::net::TcpStream>, u16) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut queued = Vec::new();
+    while queued.len() < 16 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => queued.push(s),
+            Err(_) => break,
+        }
+    }
+    (socket, queued, addr.port())
+}
+
+#[test]
+fn stuck_destinations_do_not_hold_up_another_output() {
+    const N: usize = 5_000;
+    let dir = temp_dir("fwd-stuck");
+    let (_silent, silent_port) = silent_listener();
+    let refused_port = free_port();
+    let (_full, _queued, syn_port) = syn_dropping_listener();
+    let conf = write_file(
+        &dir,
+        "stuck.conf",
+        &format!(
+            "[SERVICE]\n    flush 0.2\n    grace 2\n    scheduler.base 1\n    scheduler.cap 1\n\
+             [INPUT]\n    name stdin\n    tag num\n\
+             [OUTPUT]\n    name forward\n    alias silent\n    match *\n    host 127.0.0.1\n\
+             \x20   port {silent_port}\n    require_ack_response on\n    ack_timeout 1s\n\
+             \x20   retry_limit no_limits\n\
+             [OUTPUT]\n    name forward\n    alias refused\n    match *\n    host 127.0.0.1\n\
+             \x20   port {refused_port}\n    retry_limit no_limits\n\
+             [OUTPUT]\n    name forward\n    alias unroutable\n    match *\n    host 127.0.0.1\n\
+             \x20   port {syn_port}\n    net.connect_timeout 1s\n    retry_limit no_limits\n\
+             [OUTPUT]\n    name file\n    match *\n    path {}\n    file good\n    format plain\n",
+            dir.display()
+        ),
+    );
+    let mut child = spawn(&["-c", conf.to_str().unwrap()]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&lines(0, N)).unwrap();
+    let good = dir.join("good");
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            common::read_json_file(&good).len() >= N
+        }),
+        "the file output was held up by the stuck ones"
+    );
+
+    // Let each stuck output fail at least once before the stop.
+    std::thread::sleep(Duration::from_secs(2));
+    let stopping = Instant::now();
+    common::terminate(&child);
+    let out = wait(child, T);
+    drop(stdin);
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?} with grace 2");
+    for stuck in ["silent", "refused", "unroutable"] {
+        assert!(
+            out.stderr.contains(stuck),
+            "no log line names {stuck}:\n{}",
+            out.stderr
+        );
+    }
+    assert!(out.stderr.contains("timed out after 1s"), "{}", out.stderr);
+    assert!(out.stderr.contains("no progress within 1s"), "{}", out.stderr);
+    assert_eq!(counts(&common::read_json_file(&good)).len(), N);
+}
