@@ -67,7 +67,11 @@ fn sender(dir: &Path, props: &[String]) -> Child {
 fn lines(from: usize, to: usize) -> Vec<u8> {
     let mut text = Vec::new();
     for i in from..to {
-        writeln!(text, "{{\"n\":{i},\"pad\":\"some text to make the record longer\"}}").unwrap();
+        writeln!(
+            text,
+            "{{\"n\":{i},\"pad\":\"some text to make the record longer\"}}"
+        )
+        .unwrap();
     }
     text
 }
@@ -76,7 +80,9 @@ fn lines(from: usize, to: usize) -> Vec<u8> {
 fn counts(records: &[serde_json::Value]) -> HashMap<i64, usize> {
     let mut seen = HashMap::new();
     for r in records {
-        *seen.entry(r["n"].as_i64().expect("n is a number")).or_default() += 1;
+        *seen
+            .entry(r["n"].as_i64().expect("n is a number"))
+            .or_default() += 1;
     }
     seen
 }
@@ -285,7 +291,10 @@ fn stuck_destinations_do_not_hold_up_another_output() {
     let out = wait(child, T);
     drop(stdin);
     let took = stopping.elapsed();
-    assert!(took < Duration::from_secs(5), "shutdown took {took:?} with grace 2");
+    assert!(
+        took < Duration::from_secs(5),
+        "shutdown took {took:?} with grace 2"
+    );
     for stuck in ["silent", "refused", "unroutable"] {
         assert!(
             out.stderr.contains(stuck),
@@ -294,6 +303,10 @@ fn stuck_destinations_do_not_hold_up_another_output() {
         );
     }
     assert!(out.stderr.contains("timed out after 1s"), "{}", out.stderr);
-    assert!(out.stderr.contains("no progress within 1s"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no progress within 1s"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(counts(&common::read_json_file(&good)).len(), N);
 }

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
 
 use super::tls::provider;
@@ -80,7 +82,10 @@ pub fn client_config(cfg: &PluginConfig, host: &str) -> Result<Option<ClientTls>
     if !cfg.bool("tls") {
         return Ok(None);
     }
-    let name = cfg.str("tls.vhost").filter(|v| !v.is_empty()).unwrap_or(host);
+    let name = cfg
+        .str("tls.vhost")
+        .filter(|v| !v.is_empty())
+        .unwrap_or(host);
     let server_name = ServerName::try_from(name.to_owned())
         .map_err(|e| cfg.error("tls.vhost", format!("'{name}' is not a server name; {e}")))?;
 
@@ -93,11 +98,12 @@ pub fn client_config(cfg: &PluginConfig, host: &str) -> Result<Option<ClientTls>
     let config = match (cfg.str("tls.crt_file"), cfg.str("tls.key_file")) {
         (Some(crt), Some(key)) => {
             let certs = read_certs(cfg, "tls.crt_file", Path::new(crt))?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| cfg.error("tls.key_file", format!("cannot read a private key; {e}")))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| cfg.error("tls.key_file", format!("certificate and key refused; {e}")))?
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                cfg.error("tls.key_file", format!("cannot read a private key; {e}"))
+            })?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| {
+                cfg.error("tls.key_file", format!("certificate and key refused; {e}"))
+            })?
         }
         (None, None) => builder.with_no_client_auth(),
         (Some(_), None) => return Err(cfg.error("tls.crt_file", "needs tls.key_file")),
@@ -211,16 +217,15 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(checking) = self.checking.as_ref().filter(|_| self.mode != Checks::Nothing) else {
+        let Some(checking) = self
+            .checking
+            .as_ref()
+            .filter(|_| self.mode != Checks::Nothing)
+        else {
             return Ok(ServerCertVerified::assertion());
         };
-        let verdict = checking.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
+        let verdict =
+            checking.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
         match verdict {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },

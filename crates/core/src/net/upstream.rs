@@ -160,7 +160,10 @@ impl UpstreamConfig {
     pub fn from_config(cfg: &PluginConfig, target: Target) -> Result<Self, ConfigError> {
         let source_address = match cfg.str("net.source_address").filter(|s| !s.is_empty()) {
             Some(text) => Some(text.trim().parse().map_err(|_| {
-                cfg.error("net.source_address", format!("'{text}' is not an IP address"))
+                cfg.error(
+                    "net.source_address",
+                    format!("'{text}' is not an IP address"),
+                )
             })?),
             None => None,
         };
@@ -174,7 +177,9 @@ impl UpstreamConfig {
             Target::Unix(_) => "localhost".to_owned(),
         };
         Ok(UpstreamConfig {
-            connect_timeout: cfg.time("net.connect_timeout").unwrap_or(Duration::from_secs(10)),
+            connect_timeout: cfg
+                .time("net.connect_timeout")
+                .unwrap_or(Duration::from_secs(10)),
             io_timeout: cfg.time("net.io_timeout").filter(|d| !d.is_zero()),
             keepalive: cfg.bool("net.keepalive"),
             idle_timeout: cfg
@@ -457,7 +462,9 @@ impl Connection {
 
     fn stream_mut(&mut self) -> &mut ClientStream {
         // Present until drop.
-        self.stream.as_mut().expect("connection stream taken before drop")
+        self.stream
+            .as_mut()
+            .expect("connection stream taken before drop")
     }
 
     fn checked<T>(&mut self, result: io::Result<T>) -> Result<T, UpstreamError> {
@@ -630,7 +637,10 @@ mod tests {
         };
         let err = Upstream::new(cfg).connection().await.unwrap_err();
         assert!(
-            matches!(err, UpstreamError::Resolve { .. } | UpstreamError::ConnectTimeout { .. }),
+            matches!(
+                err,
+                UpstreamError::Resolve { .. } | UpstreamError::ConnectTimeout { .. }
+            ),
             "{err}"
         );
     }

@@ -5,11 +5,13 @@
 pub mod counter;
 pub mod exit;
 pub mod file;
-pub mod forward;
 mod file_format;
 mod format;
+pub mod forward;
 pub mod null;
 pub mod stdout;
+pub mod tcp;
+pub mod udp;
 
 use sluice_core::config::{ConfigError, PluginConfig};
 use sluice_core::net::upstream::{Target, Upstream, UpstreamConfig};
@@ -24,6 +26,8 @@ pub fn specs() -> Vec<Spec<BuildOutput>> {
         forward::SPEC,
         null::SPEC,
         stdout::SPEC,
+        tcp::SPEC,
+        udp::SPEC,
     ]
 }
 

@@ -64,7 +64,8 @@ pub(crate) async fn handshake(
     let helo = read_answer(conn, None).await?;
     let (nonce, user_salt) = parse_helo(&helo)?;
     let salt = random_hex();
-    conn.write_all(&ping(creds, &salt, &nonce, &user_salt)).await?;
+    conn.write_all(&ping(creds, &salt, &nonce, &user_salt))
+        .await?;
     let pong = read_answer(conn, None).await?;
     check_pong(&pong, creds, &salt, &nonce)
 }
@@ -75,7 +76,9 @@ fn parse_helo(frame: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ExchangeError> {
         return Err(ExchangeError::Malformed("expected HELO".into()));
     }
     let Token::Map(n) = r.token()? else {
-        return Err(ExchangeError::Malformed("HELO options are not a map".into()));
+        return Err(ExchangeError::Malformed(
+            "HELO options are not a map".into(),
+        ));
     };
     let (mut nonce, mut auth) = (Vec::new(), Vec::new());
     for _ in 0..n {
@@ -264,7 +267,10 @@ mod tests {
         let err = check_pong(&pong(true, &bad), &creds(), "salt", b"nonce").unwrap_err();
         assert!(matches!(err, ExchangeError::Refused(_)), "{err}");
         let err = check_pong(&pong(false, ""), &creds(), "salt", b"nonce").unwrap_err();
-        assert_eq!(err.to_string(), "server refused the handshake; shared_key mismatch");
+        assert_eq!(
+            err.to_string(),
+            "server refused the handshake; shared_key mismatch"
+        );
     }
 
     #[test]

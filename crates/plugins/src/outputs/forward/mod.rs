@@ -151,7 +151,10 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
         None | Some("") => false,
         Some(c) if c.eq_ignore_ascii_case("gzip") => true,
         Some(other) => {
-            return Err(cfg.error("compress", format!("unknown compression '{other}'; use gzip")))
+            return Err(cfg.error(
+                "compress",
+                format!("unknown compression '{other}'; use gzip"),
+            ))
         }
     };
     Ok(Arc::new(Forward {
@@ -217,7 +220,11 @@ impl Output for Forward {
 impl Forward {
     /// Sends the frame; a pooled connection that fails is replaced once,
     /// since a server may close an idle connection at any moment.
-    async fn deliver(&self, frame: &Frame<'_>, chunk_id: Option<&str>) -> Result<(), ExchangeError> {
+    async fn deliver(
+        &self,
+        frame: &Frame<'_>,
+        chunk_id: Option<&str>,
+    ) -> Result<(), ExchangeError> {
         let mut first = true;
         loop {
             let mut conn = self.upstream.connection().await?;
