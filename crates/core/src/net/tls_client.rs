@@ -82,6 +82,16 @@ pub fn client_config(cfg: &PluginConfig, host: &str) -> Result<Option<ClientTls>
     if !cfg.bool("tls") {
         return Ok(None);
     }
+    required_client_config(cfg, host).map(Some)
+}
+
+/// Builds the client side of TLS from `tls.*` whatever `tls` says, for a
+/// plugin whose own key asks for TLS (`mode tls` of `syslog`).
+///
+/// # Errors
+///
+/// As [`client_config`].
+pub fn required_client_config(cfg: &PluginConfig, host: &str) -> Result<ClientTls, ConfigError> {
     let name = cfg
         .str("tls.vhost")
         .filter(|v| !v.is_empty())
@@ -109,10 +119,10 @@ pub fn client_config(cfg: &PluginConfig, host: &str) -> Result<Option<ClientTls>
         (Some(_), None) => return Err(cfg.error("tls.crt_file", "needs tls.key_file")),
         (None, Some(_)) => return Err(cfg.error("tls.key_file", "needs tls.crt_file")),
     };
-    Ok(Some(ClientTls {
+    Ok(ClientTls {
         config: Arc::new(config),
         server_name,
-    }))
+    })
 }
 
 fn verifier(cfg: &PluginConfig) -> Result<Arc<dyn ServerCertVerifier>, ConfigError> {

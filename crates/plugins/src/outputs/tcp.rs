@@ -89,26 +89,7 @@ fn payload<'a>(chunk: &'a Chunk, options: &Options) -> Cow<'a, [u8]> {
 impl Output for Tcp {
     async fn flush(&self, chunk: &Chunk) -> Verdict {
         let payload = payload(chunk, &self.options);
-        if payload.is_empty() {
-            return Verdict::Ok;
-        }
-        let mut first = true;
-        loop {
-            let mut conn = match self.upstream.connection().await {
-                Ok(conn) => conn,
-                Err(e) => return Verdict::Retry(e.to_string()),
-            };
-            match conn.write_all(&payload).await {
-                Ok(()) => return Verdict::Ok,
-                // A pooled connection the server closed since it was
-                // checked: one more try on a new one.
-                Err(e) if conn.is_reused() && first => {
-                    tracing::debug!(error = %e, "pooled connection failed; trying a new one");
-                    first = false;
-                }
-                Err(e) => return Verdict::Retry(e.to_string()),
-            }
-        }
+        super::write_stream(&self.upstream, &payload).await
     }
 }
 

@@ -14,7 +14,6 @@
 //! datagram (over 65,507 bytes) is dropped and counted in a warning; a
 //! send error (no route, or the kernel refuses) retries the chunk.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -105,20 +104,7 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
 impl Udp {
     async fn socket(&self) -> std::io::Result<&UdpSocket> {
         self.socket
-            .get_or_try_init(|| async {
-                let addr = tokio::net::lookup_host((self.host.as_str(), self.port))
-                    .await?
-                    .next()
-                    .ok_or_else(|| std::io::Error::other("the name has no address"))?;
-                let local: SocketAddr = if addr.is_ipv4() {
-                    ([0, 0, 0, 0], 0).into()
-                } else {
-                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-                };
-                let socket = UdpSocket::bind(local).await?;
-                socket.connect(addr).await?;
-                Ok(socket)
-            })
+            .get_or_try_init(|| super::connect_udp(&self.host, self.port))
             .await
     }
 
