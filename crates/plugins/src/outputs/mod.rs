@@ -8,6 +8,7 @@ pub mod file;
 mod file_format;
 mod format;
 pub mod forward;
+pub mod gelf;
 pub mod null;
 pub mod stdout;
 pub mod syslog;
@@ -26,6 +27,7 @@ pub fn specs() -> Vec<Spec<BuildOutput>> {
         exit::SPEC,
         file::SPEC,
         forward::SPEC,
+        gelf::SPEC,
         null::SPEC,
         stdout::SPEC,
         syslog::SPEC,
