@@ -310,3 +310,51 @@ fn stuck_destinations_do_not_hold_up_another_output() {
     );
     assert_eq!(counts(&common::read_json_file(&good)).len(), N);
 }
+
+#[test]
+fn an_upstream_file_balances_over_nodes_and_skips_a_dead_one() {
+    const BATCH: usize = 1_000;
+    let dir = temp_dir("fwd-nodes");
+    let (a, b, dead) = (free_port(), free_port(), free_port());
+    let rx_a = receiver(a, &[], None);
+    let rx_b = receiver(b, &[], None);
+    let nodes = write_file(
+        &dir,
+        "upstream.conf",
+        &format!(
+            "[UPSTREAM]\n    name pair\n[NODE]\n    name dead\n    host 127.0.0.1\n    port {dead}\n\
+             [NODE]\n    name a\n    host 127.0.0.1\n    port {a}\n\
+             [NODE]\n    name b\n    host 127.0.0.1\n    port {b}\n"
+        ),
+    );
+    let props = [format!("upstream={}", nodes.display())];
+    let mut tx = sender(&dir, &props);
+    let mut stdin = tx.stdin.take().unwrap();
+    for batch in 0..4 {
+        stdin
+            .write_all(&lines(batch * BATCH, (batch + 1) * BATCH))
+            .unwrap();
+        // A flush (0.2 s) between batches, so each is its own chunk.
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    drop(stdin);
+    let out = wait(tx, T);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(!out.stderr.contains("retry"), "{}", out.stderr);
+
+    let total = 4 * BATCH;
+    assert!(eventually(T, || {
+        rx_a.records("num").len() + rx_b.records("num").len() >= total
+    }));
+    let (got_a, got_b) = (rx_a.records("num"), rx_b.records("num"));
+    rx_a.stop();
+    rx_b.stop();
+    assert!(
+        !got_a.is_empty() && !got_b.is_empty(),
+        "both nodes get chunks"
+    );
+    let all: Vec<_> = got_a.into_iter().chain(got_b).collect();
+    let seen = counts(&all);
+    assert_eq!(all.len(), total);
+    assert!((0..total as i64).all(|i| seen.get(&i) == Some(&1)));
+}

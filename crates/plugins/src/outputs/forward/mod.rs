@@ -13,8 +13,9 @@
 //! chunk's `[[time, metadata], record]` bytes go out as they are),
 //! `shared_key`, `empty_shared_key`, `self_hostname` (localhost),
 //! `username`, `password` (the secure-forward handshake, run once per
-//! new connection), `workers` (2), and the `net.*`/`tls.*` keys of
-//! `net::upstream`.
+//! new connection), `upstream` (a file of nodes, see `nodes`: flushes
+//! start at the next node in turn and fail over to the others),
+//! `workers` (2), and the `net.*`/`tls.*` keys of `net::upstream`.
 //!
 //! Without `require_ack_response`, a chunk written to a connection the
 //! server then drops is lost, as in Fluent Bit; with it, a chunk is
@@ -22,14 +23,16 @@
 
 mod exchange;
 mod frame;
+mod nodes;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sluice_core::config::props::join_props;
 use sluice_core::config::{ConfigError, PluginConfig, PropKind, Property};
-use sluice_core::net::upstream::{Upstream, UPSTREAM_PROPS};
+use sluice_core::net::upstream::{Connection, Upstream, UpstreamConfig, UPSTREAM_PROPS};
 use sluice_core::plugin::{BuildOutput, Output, Setup, Spec, Verdict};
 use sluice_core::Chunk;
 
@@ -112,7 +115,7 @@ const OWN_PROPS: &[Property] = &[
         "upstream",
         PropKind::Str,
         None,
-        "Upstream servers file (not supported yet)",
+        "Upstream file: nodes to balance over, failing over on errors",
     ),
     Property::new(
         "workers",
@@ -133,7 +136,11 @@ pub const SPEC: Spec<BuildOutput> = Spec {
 };
 
 struct Forward {
-    upstream: Upstream,
+    /// One per node: the `host`/`port`, or the nodes of an `upstream`
+    /// file.
+    nodes: Vec<Upstream>,
+    /// The node the next flush starts with (round robin).
+    next: AtomicUsize,
     frames: FrameOptions,
     /// `Some` with require_ack_response.
     ack_timeout: Option<Duration>,
@@ -142,11 +149,6 @@ struct Forward {
 }
 
 fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> {
-    if cfg.is_set("upstream") {
-        // TODO: failover across the nodes of an upstream file, because
-        // one destination per output was the first step.
-        return Err(cfg.error("upstream", "upstream files are not supported yet"));
-    }
     let gzip = match cfg.str("compress").map(str::trim) {
         None | Some("") => false,
         Some(c) if c.eq_ignore_ascii_case("gzip") => true,
@@ -158,7 +160,8 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
         }
     };
     Ok(Arc::new(Forward {
-        upstream: super::upstream(cfg)?,
+        nodes: nodes(cfg)?,
+        next: AtomicUsize::new(0),
         frames: FrameOptions {
             tag: cfg.str("tag").filter(|t| !t.is_empty()).map(str::to_owned),
             time_as_integer: cfg.bool("time_as_integer"),
@@ -171,6 +174,19 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
             .then(|| cfg.time("ack_timeout").unwrap_or(Duration::from_secs(30))),
         credentials: credentials(cfg),
     }))
+}
+
+/// The output's own target, or the nodes of its `upstream` file.
+fn nodes(cfg: &PluginConfig) -> Result<Vec<Upstream>, ConfigError> {
+    let Some(path) = cfg.str("upstream").filter(|p| !p.trim().is_empty()) else {
+        return Ok(vec![super::upstream(cfg)?]);
+    };
+    let targets = nodes::read(std::path::Path::new(path.trim()))
+        .map_err(|e| cfg.error("upstream", e.to_string()))?;
+    targets
+        .into_iter()
+        .map(|t| UpstreamConfig::from_config(cfg, t).map(Upstream::new))
+        .collect()
 }
 
 fn credentials(cfg: &PluginConfig) -> Option<Credentials> {
@@ -218,16 +234,42 @@ impl Output for Forward {
 }
 
 impl Forward {
-    /// Sends the frame; a pooled connection that fails is replaced once,
-    /// since a server may close an idle connection at any moment.
+    /// Sends the frame to the nodes in turn, starting with the next in
+    /// round-robin order, until one takes it.
     async fn deliver(
         &self,
         frame: &Frame<'_>,
         chunk_id: Option<&str>,
     ) -> Result<(), ExchangeError> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut last = None;
+        for i in 0..self.nodes.len() {
+            let node = &self.nodes[(start + i) % self.nodes.len()];
+            match self.deliver_to(node, frame, chunk_id).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    if self.nodes.len() > 1 {
+                        let target = &node.config().target;
+                        tracing::debug!(node = %target, error = %e, "node failed; trying the next");
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(ExchangeError::Closed))
+    }
+
+    /// Sends the frame to one node; a pooled connection that fails is
+    /// replaced once, since a server may close an idle one at any moment.
+    async fn deliver_to(
+        &self,
+        node: &Upstream,
+        frame: &Frame<'_>,
+        chunk_id: Option<&str>,
+    ) -> Result<(), ExchangeError> {
         let mut first = true;
         loop {
-            let mut conn = self.upstream.connection().await?;
+            let mut conn = node.connection().await?;
             let reused = conn.is_reused();
             match self.send(&mut conn, frame, chunk_id).await {
                 Err(ExchangeError::Upstream(e)) if reused && first => {
@@ -242,7 +284,7 @@ impl Forward {
 
     async fn send(
         &self,
-        conn: &mut sluice_core::net::upstream::Connection,
+        conn: &mut Connection,
         frame: &Frame<'_>,
         chunk_id: Option<&str>,
     ) -> Result<(), ExchangeError> {
