@@ -358,3 +358,45 @@ fn an_upstream_file_balances_over_nodes_and_skips_a_dead_one() {
     assert_eq!(all.len(), total);
     assert!((0..total as i64).all(|i| seen.get(&i) == Some(&1)));
 }
+
+#[test]
+fn the_upstream_gauges_count_pooled_connections() {
+    let dir = temp_dir("fwd-gauges");
+    let port = free_port();
+    let api = free_port();
+    let rx = receiver(port, &[], None);
+    let props = [
+        "host=127.0.0.1".to_owned(),
+        format!("port={port}"),
+        "alias=fwd".to_owned(),
+    ];
+    let conf = write_file(&dir, "gauges.conf", "[SERVICE]\n    http_server on\n");
+    let mut args: Vec<String> = vec!["-c".into(), conf.display().to_string()];
+    args.extend(["-P".into(), api.to_string(), "-i".into(), "stdin".into()]);
+    args.extend(["-t".into(), "num".into(), "-o".into(), "forward".into()]);
+    args.extend(["-m".into(), "*".into()]);
+    for p in &props {
+        args.extend(["-p".into(), p.clone()]);
+    }
+    args.extend(["-f".into(), "0.2".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut tx = spawn(&args);
+    let mut stdin = tx.stdin.take().unwrap();
+    stdin.write_all(&lines(0, 100)).unwrap();
+    rx.wait_for("num", 100);
+
+    let url = format!("http://127.0.0.1:{api}/api/v1/metrics/prometheus");
+    let mut text = String::new();
+    let found = eventually(T, || {
+        text = common::curl(&url, &[]).map(|a| a.body).unwrap_or_default();
+        text.contains("fluentbit_output_upstream_total_connections{name=\"fwd\"} 1")
+    });
+    drop(stdin);
+    wait(tx, T);
+    rx.stop();
+    assert!(found, "{text}");
+    assert!(
+        text.contains("fluentbit_output_upstream_busy_connections{name=\"fwd\"} 0"),
+        "{text}"
+    );
+}

@@ -26,6 +26,7 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -201,11 +202,34 @@ struct Idle {
     served: u32,
 }
 
+/// How many connections an upstream holds open, and how many of them a
+/// flush is using; read for the `fluentbit_output_upstream_*` gauges.
+#[derive(Debug, Default)]
+pub struct ConnectionCounts {
+    open: AtomicU64,
+    busy: AtomicU64,
+}
+
+impl ConnectionCounts {
+    /// `(open, busy)` right now.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.open.load(Ordering::Relaxed),
+            self.busy.load(Ordering::Relaxed),
+        )
+    }
+
+    fn closed(&self, n: u64) {
+        self.open.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 /// An output's connections to one destination.
 pub struct Upstream {
     config: Arc<UpstreamConfig>,
     idle: Arc<Mutex<Vec<Idle>>>,
     limit: Option<Arc<Semaphore>>,
+    counts: Arc<ConnectionCounts>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -222,11 +246,17 @@ impl Upstream {
             limit: config.max_connections.map(|n| Arc::new(Semaphore::new(n))),
             config: Arc::new(config),
             idle: Arc::default(),
+            counts: Arc::default(),
         }
     }
 
     pub fn config(&self) -> &UpstreamConfig {
         &self.config
+    }
+
+    /// The connections open and in use.
+    pub fn counts(&self) -> &ConnectionCounts {
+        &self.counts
     }
 
     /// A connection ready to write: a pooled one that is still open, or
@@ -247,16 +277,20 @@ impl Upstream {
             if still_open(&mut stream).await {
                 return Ok(self.wrap(stream, idle.served, true, permit));
             }
+            self.counts.closed(1);
             tracing::debug!(target = %self.config.target, "pooled connection was closed by the server");
         }
         let stream = connect(&self.config).await?;
+        self.counts.open.fetch_add(1, Ordering::Relaxed);
         Ok(self.wrap(stream, 0, false, permit))
     }
 
     fn take_idle(&self) -> Option<Idle> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let timeout = self.config.idle_timeout;
+        let before = idle.len();
         idle.retain(|c| c.since.elapsed() < timeout);
+        self.counts.closed((before - idle.len()) as u64);
         idle.pop()
     }
 
@@ -267,10 +301,12 @@ impl Upstream {
         reused: bool,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Connection {
+        self.counts.busy.fetch_add(1, Ordering::Relaxed);
         Connection {
             stream: Some(stream),
             config: self.config.clone(),
             pool: self.idle.clone(),
+            counts: self.counts.clone(),
             served,
             reused,
             broken: false,
@@ -386,6 +422,7 @@ pub struct Connection {
     stream: Option<ClientStream>,
     config: Arc<UpstreamConfig>,
     pool: Arc<Mutex<Vec<Idle>>>,
+    counts: Arc<ConnectionCounts>,
     served: u32,
     reused: bool,
     broken: bool,
@@ -482,13 +519,17 @@ impl Drop for Connection {
     fn drop(&mut self) {
         let served = self.served + 1;
         let keep = !self.broken && self.config.keepalive && served < self.config.max_recycle;
-        if let (true, Some(stream)) = (keep, self.stream.take()) {
-            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-            pool.push(Idle {
-                stream,
-                since: Instant::now(),
-                served,
-            });
+        self.counts.busy.fetch_sub(1, Ordering::Relaxed);
+        match (keep, self.stream.take()) {
+            (true, Some(stream)) => {
+                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                pool.push(Idle {
+                    stream,
+                    since: Instant::now(),
+                    served,
+                });
+            }
+            _ => self.counts.closed(1),
         }
     }
 }
@@ -597,8 +638,10 @@ mod tests {
         let mut c = up.connection().await.unwrap();
         assert!(c.is_reused());
         c.write_all(b"two").await.unwrap();
+        assert_eq!(up.counts().get(), (1, 1));
         c.mark_broken();
         drop(c);
+        assert_eq!(up.counts().get(), (0, 0));
         assert_eq!(server.await.unwrap(), b"one two");
     }
 

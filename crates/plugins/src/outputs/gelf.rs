@@ -449,6 +449,13 @@ impl Output for Gelf {
             }
         }
     }
+
+    fn connections(&self) -> Option<(u64, u64)> {
+        match &self.transport {
+            Transport::Stream(upstream) => super::connection_counts([upstream]),
+            Transport::Datagram { .. } => None,
+        }
+    }
 }
 
 #[cfg(test)]

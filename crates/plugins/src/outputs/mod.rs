@@ -80,6 +80,17 @@ pub(crate) fn upstream(cfg: &PluginConfig) -> Result<Upstream, ConfigError> {
     Ok(Upstream::new(upstream_config(cfg)?))
 }
 
+/// The open and busy connections of an output's upstreams, summed.
+pub(crate) fn connection_counts<'a>(
+    upstreams: impl IntoIterator<Item = &'a Upstream>,
+) -> Option<(u64, u64)> {
+    let sum = upstreams.into_iter().fold((0, 0), |(open, busy), up| {
+        let (o, b) = up.counts().get();
+        (open + o, busy + b)
+    });
+    Some(sum)
+}
+
 /// Writes `payload` on a pooled connection. A pooled connection that the
 /// server closed after it was checked gets one more try on a new one;
 /// anything else that fails is a Retry.

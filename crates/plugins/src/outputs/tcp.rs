@@ -91,6 +91,10 @@ impl Output for Tcp {
         let payload = payload(chunk, &self.options);
         super::write_stream(&self.upstream, &payload).await
     }
+
+    fn connections(&self) -> Option<(u64, u64)> {
+        super::connection_counts([&self.upstream])
+    }
 }
 
 #[cfg(test)]

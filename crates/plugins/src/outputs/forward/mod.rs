@@ -231,6 +231,10 @@ impl Output for Forward {
             Err(e) => Verdict::Retry(e.to_string()),
         }
     }
+
+    fn connections(&self) -> Option<(u64, u64)> {
+        super::connection_counts(&self.nodes)
+    }
 }
 
 impl Forward {
