@@ -400,3 +400,69 @@ fn the_upstream_gauges_count_pooled_connections() {
         "{text}"
     );
 }
+
+/// Runs the forward output against `peers/forward_server.py`, a Forward
+/// server written with Python's msgpack, and returns the events it
+/// printed.
+fn to_python_server(props: &[&str]) -> Vec<serde_json::Value> {
+    let dir = temp_dir("fwd-python");
+    let port_file = dir.join("port");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/forward_server.py");
+    let mut server = std::process::Command::new(common::venv_python())
+        .arg(&script)
+        .arg(&port_file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the python forward server");
+    assert!(eventually(T, || std::fs::read_to_string(&port_file)
+        .is_ok_and(|p| !p.is_empty())));
+    let port = std::fs::read_to_string(&port_file).unwrap();
+    let mut all = vec!["host=127.0.0.1".to_owned(), format!("port={port}")];
+    all.extend(props.iter().map(|p| (*p).to_owned()));
+    let mut tx = sender(&dir, &all);
+    tx.stdin.take().unwrap().write_all(&lines(0, 300)).unwrap();
+    let out = wait(tx, T);
+    let _ = server.kill();
+    let printed = server.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.stderr);
+    common::parse_json_lines(&String::from_utf8_lossy(&printed.stdout))
+}
+
+#[test]
+fn an_independent_forward_server_reads_every_mode() {
+    for (props, mode, options) in [
+        (&[][..], "forward", &[][..]),
+        (
+            &["compress=gzip"][..],
+            "compressed",
+            &["compressed", "size"][..],
+        ),
+        (
+            &["require_ack_response=on", "tag=renamed"][..],
+            "forward",
+            &["chunk", "size"][..],
+        ),
+    ] {
+        let events = to_python_server(props);
+        assert_eq!(events.len(), 300, "{props:?}");
+        let ns: Vec<i64> = events
+            .iter()
+            .map(|e| e["record"]["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ns, (0..300).collect::<Vec<_>>(), "{props:?}");
+        let first = &events[0];
+        assert_eq!(first["mode"], mode, "{props:?}");
+        let want: Vec<serde_json::Value> = options.iter().map(|o| (*o).into()).collect();
+        assert_eq!(first["options"].as_array().unwrap(), &want, "{props:?}");
+        let tag = if props.contains(&"tag=renamed") {
+            "renamed"
+        } else {
+            "num"
+        };
+        assert_eq!(first["tag"], tag);
+        assert!(
+            first["time"].as_f64().unwrap() > 1.7e9,
+            "EventTime decoded: {first}"
+        );
+    }
+}
