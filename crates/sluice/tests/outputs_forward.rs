@@ -466,3 +466,16 @@ fn an_independent_forward_server_reads_every_mode() {
         );
     }
 }
+
+#[test]
+fn forward_over_mutual_tls_delivers_exactly_once() {
+    let dir = temp_dir("fwd-mtls");
+    let certs = test_certificates(&dir);
+    let crt = format!("tls.crt_file={}", certs.crt.display());
+    let key = format!("tls.key_file={}", certs.key.display());
+    let ca = format!("tls.ca_file={}", certs.ca.display());
+    exactly_once(
+        &["tls=on", &crt, &key, &ca, "tls.verify_client_cert=on"],
+        &["tls=on", &ca, &crt, &key],
+    );
+}

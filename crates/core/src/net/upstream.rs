@@ -285,6 +285,27 @@ impl Upstream {
         Ok(self.wrap(stream, 0, false, permit))
     }
 
+    /// Closes every pooled connection in order: TLS close_notify and FIN,
+    /// then what the server still sends is read and dropped until it
+    /// closes too (at most a second). Closing with unread bytes would
+    /// make the kernel reset the connection, and a reset makes the
+    /// server throw away what it had received but not yet read.
+    pub async fn close_idle(&self) {
+        let idle: Vec<Idle> = {
+            let mut pool = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            pool.drain(..).collect()
+        };
+        for mut conn in idle {
+            let closing = async {
+                let _ = conn.stream.shutdown().await;
+                let mut sink = [0u8; 4096];
+                while matches!(conn.stream.read(&mut sink).await, Ok(n) if n > 0) {}
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;
+            self.counts.closed(1);
+        }
+    }
+
     fn take_idle(&self) -> Option<Idle> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let timeout = self.config.idle_timeout;

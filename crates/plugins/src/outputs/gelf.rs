@@ -456,6 +456,12 @@ impl Output for Gelf {
             Transport::Datagram { .. } => None,
         }
     }
+
+    async fn shutdown(&self) {
+        if let Transport::Stream(upstream) = &self.transport {
+            upstream.close_idle().await;
+        }
+    }
 }
 
 #[cfg(test)]

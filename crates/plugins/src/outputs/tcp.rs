@@ -95,6 +95,10 @@ impl Output for Tcp {
     fn connections(&self) -> Option<(u64, u64)> {
         super::connection_counts([&self.upstream])
     }
+
+    async fn shutdown(&self) {
+        self.upstream.close_idle().await;
+    }
 }
 
 #[cfg(test)]

@@ -235,6 +235,12 @@ impl Output for Forward {
     fn connections(&self) -> Option<(u64, u64)> {
         super::connection_counts(&self.nodes)
     }
+
+    async fn shutdown(&self) {
+        for node in &self.nodes {
+            node.close_idle().await;
+        }
+    }
 }
 
 impl Forward {

@@ -268,6 +268,12 @@ impl Output for Syslog {
             Transport::Datagram { .. } => None,
         }
     }
+
+    async fn shutdown(&self) {
+        if let Transport::Stream(upstream) = &self.transport {
+            upstream.close_idle().await;
+        }
+    }
 }
 
 #[cfg(test)]
