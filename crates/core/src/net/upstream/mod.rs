@@ -22,25 +22,27 @@
 //! end-of-stream) and replaced by a new one, so a server's keep-alive
 //! timeout never fails a flush.
 
-use std::future::{poll_fn, Future};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpSocket, TcpStream, UnixStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 
 use super::tls::TLS_PROPS;
 use super::tls_client::{client_config, ClientTls, TLS_CLIENT_PROPS};
 use crate::config::props::join_props;
 use crate::config::{ConfigError, PluginConfig, PropKind, Property};
+
+mod connect;
+mod connection;
+
+pub use connect::ClientStream;
+pub use connection::Connection;
+
+use connect::{connect, still_open};
 
 const NET_PROPS: &[Property] = &[
     Property::new(
@@ -196,18 +198,18 @@ impl UpstreamConfig {
 }
 
 /// A connection resting in the pool.
-struct Idle {
-    stream: ClientStream,
-    since: Instant,
-    served: u32,
+pub(super) struct Idle {
+    pub stream: ClientStream,
+    pub since: Instant,
+    pub served: u32,
 }
 
 /// How many connections an upstream holds open, and how many of them a
 /// flush is using; read for the `fluentbit_output_upstream_*` gauges.
 #[derive(Debug, Default)]
 pub struct ConnectionCounts {
-    open: AtomicU64,
-    busy: AtomicU64,
+    pub(super) open: AtomicU64,
+    pub(super) busy: AtomicU64,
 }
 
 impl ConnectionCounts {
@@ -219,7 +221,7 @@ impl ConnectionCounts {
         )
     }
 
-    fn closed(&self, n: u64) {
+    pub(super) fn closed(&self, n: u64) {
         self.open.fetch_sub(n, Ordering::Relaxed);
     }
 }
@@ -332,292 +334,6 @@ impl Upstream {
             reused,
             broken: false,
             _permit: permit,
-        }
-    }
-}
-
-/// Resolves, connects and (with `tls on`) shakes hands, all within
-/// `net.connect_timeout`.
-async fn connect(config: &UpstreamConfig) -> Result<ClientStream, UpstreamError> {
-    let target = config.target.to_string();
-    let attempt = async {
-        let tcp = match &config.target {
-            Target::Net { host, port } => connect_tcp(host, *port, config.source_address).await?,
-            Target::Unix(path) => {
-                return UnixStream::connect(path)
-                    .await
-                    .map(ClientStream::Unix)
-                    .map_err(|source| UpstreamError::Connect {
-                        target: target.clone(),
-                        source,
-                    })
-            }
-        };
-        match &config.tls {
-            None => Ok(ClientStream::Tcp(tcp)),
-            Some(tls) => {
-                let connector = TlsConnector::from(tls.config.clone());
-                connector
-                    .connect(tls.server_name.clone(), tcp)
-                    .await
-                    .map(|s| ClientStream::Tls(Box::new(s)))
-                    .map_err(|source| UpstreamError::Tls {
-                        target: target.clone(),
-                        source,
-                    })
-            }
-        }
-    };
-    tokio::time::timeout(config.connect_timeout, attempt)
-        .await
-        .unwrap_or_else(|_| {
-            Err(UpstreamError::ConnectTimeout {
-                target: target.clone(),
-                after: config.connect_timeout,
-            })
-        })
-}
-
-/// Tries each address the name resolves to, in order.
-async fn connect_tcp(
-    host: &str,
-    port: u16,
-    source: Option<IpAddr>,
-) -> Result<TcpStream, UpstreamError> {
-    let target = format!("{host}:{port}");
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| UpstreamError::Resolve {
-            host: host.to_owned(),
-            reason: e.to_string(),
-        })?
-        .filter(|a| source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()))
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no usable address");
-    for addr in addrs {
-        match connect_addr(addr, source).await {
-            Ok(stream) => {
-                // Frames are written whole; waiting for more is no gain.
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(UpstreamError::Connect {
-        target,
-        source: last,
-    })
-}
-
-async fn connect_addr(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    if let Some(ip) = source {
-        socket.bind(SocketAddr::new(ip, 0))?;
-    }
-    socket.connect(addr).await
-}
-
-/// Is a pooled connection still open? A read that would block says yes;
-/// end-of-stream or an error says the server closed it. Bytes nobody asked
-/// for also make it unusable, since they would be taken for an answer.
-async fn still_open(stream: &mut ClientStream) -> bool {
-    let mut byte = [0u8; 1];
-    poll_fn(|cx| {
-        let mut buf = ReadBuf::new(&mut byte);
-        match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
-            Poll::Pending => Poll::Ready(true),
-            Poll::Ready(_) => Poll::Ready(false),
-        }
-    })
-    .await
-}
-
-/// A connection taken from an [`Upstream`]. Dropping it returns it to the
-/// pool, unless it was marked broken.
-pub struct Connection {
-    stream: Option<ClientStream>,
-    config: Arc<UpstreamConfig>,
-    pool: Arc<Mutex<Vec<Idle>>>,
-    counts: Arc<ConnectionCounts>,
-    served: u32,
-    reused: bool,
-    broken: bool,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("target", &self.config.target)
-            .field("reused", &self.reused)
-            .finish()
-    }
-}
-
-impl Connection {
-    /// Was this connection used by an earlier flush? A plugin that needs a
-    /// handshake once per connection does it only when this is false.
-    pub fn is_reused(&self) -> bool {
-        self.reused
-    }
-
-    /// Closes the connection when it is dropped instead of pooling it:
-    /// what is on the wire is no longer known.
-    pub fn mark_broken(&mut self) {
-        self.broken = true;
-    }
-
-    /// Writes all of `data`; a failure marks the connection broken.
-    ///
-    /// # Errors
-    ///
-    /// The write failed or made no progress within `net.io_timeout`.
-    pub async fn write_all(&mut self, data: &[u8]) -> Result<(), UpstreamError> {
-        let io_timeout = self.config.io_timeout;
-        let stream = self.stream_mut();
-        let written = with_timeout(io_timeout, async {
-            stream.write_all(data).await?;
-            stream.flush().await
-        })
-        .await;
-        self.checked(written)
-    }
-
-    /// Reads what has arrived into `buf` (appending); `Ok(0)` is
-    /// end-of-stream, which also marks the connection broken.
-    ///
-    /// # Errors
-    ///
-    /// The read failed or nothing arrived within `net.io_timeout`.
-    pub async fn read_buf(&mut self, buf: &mut Vec<u8>) -> Result<usize, UpstreamError> {
-        self.read_buf_within(buf, self.config.io_timeout).await
-    }
-
-    /// [`Self::read_buf`] with a timeout of the caller's (an ack timeout).
-    ///
-    /// # Errors
-    ///
-    /// The read failed or nothing arrived within `timeout`.
-    pub async fn read_buf_within(
-        &mut self,
-        buf: &mut Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> Result<usize, UpstreamError> {
-        buf.reserve(4096);
-        let stream = self.stream_mut();
-        let read = with_timeout(timeout, stream.read_buf(buf)).await;
-        let n = self.checked(read)?;
-        if n == 0 {
-            self.broken = true;
-        }
-        Ok(n)
-    }
-
-    fn stream_mut(&mut self) -> &mut ClientStream {
-        // Present until drop.
-        self.stream
-            .as_mut()
-            .expect("connection stream taken before drop")
-    }
-
-    fn checked<T>(&mut self, result: io::Result<T>) -> Result<T, UpstreamError> {
-        result.map_err(|source| {
-            self.broken = true;
-            UpstreamError::Io {
-                target: self.config.target.to_string(),
-                source,
-            }
-        })
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        let served = self.served + 1;
-        let keep = !self.broken && self.config.keepalive && served < self.config.max_recycle;
-        self.counts.busy.fetch_sub(1, Ordering::Relaxed);
-        match (keep, self.stream.take()) {
-            (true, Some(stream)) => {
-                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-                pool.push(Idle {
-                    stream,
-                    since: Instant::now(),
-                    served,
-                });
-            }
-            _ => self.counts.closed(1),
-        }
-    }
-}
-
-async fn with_timeout<T>(
-    timeout: Option<Duration>,
-    work: impl Future<Output = io::Result<T>>,
-) -> io::Result<T> {
-    match timeout {
-        None => work.await,
-        Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no progress within {limit:?}"),
-            ))
-        }),
-    }
-}
-
-/// An upstream connection's byte stream, whatever carries it.
-#[derive(Debug)]
-pub enum ClientStream {
-    Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    Unix(UnixStream),
-}
-
-impl AsyncRead for ClientStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            ClientStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ClientStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            ClientStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            ClientStream::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            ClientStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
