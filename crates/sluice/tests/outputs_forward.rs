@@ -479,3 +479,29 @@ fn forward_over_mutual_tls_delivers_exactly_once() {
         &["tls=on", &ca, &crt, &key],
     );
 }
+
+#[test]
+fn tls_verify_off_trusts_any_server_and_verify_on_refuses_an_unknown_one() {
+    let dir = temp_dir("fwd-noverify");
+    let certs = test_certificates(&dir);
+    let crt = format!("tls.crt_file={}", certs.crt.display());
+    let key = format!("tls.key_file={}", certs.key.display());
+    exactly_once(&["tls=on", &crt, &key], &["tls=on", "tls.verify=off"]);
+
+    // Trusting only the server's own leaf (not its CA) cannot verify it.
+    let port = free_port();
+    let rx = receiver(port, &["tls=on", &crt, &key], None);
+    let props = [
+        "host=127.0.0.1".to_owned(),
+        format!("port={port}"),
+        "tls=on".to_owned(),
+        format!("tls.ca_file={}", certs.crt.display()),
+        "retry_limit=1".to_owned(),
+    ];
+    let mut tx = sender(&dir, &props);
+    tx.stdin.take().unwrap().write_all(&lines(0, 10)).unwrap();
+    let out = wait(tx, T);
+    assert!(out.stderr.contains("tls handshake with 127.0.0.1"), "{}", out.stderr);
+    assert!(rx.records("num").is_empty());
+    rx.stop();
+}

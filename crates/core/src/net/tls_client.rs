@@ -270,3 +270,48 @@ impl ServerCertVerifier for Verifier {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Origin, Section, SectionKind};
+    use crate::net::tls::TLS_PROPS;
+
+    fn cfg(pairs: &[(&str, &str)]) -> PluginConfig {
+        let mut s = Section::new(SectionKind::Output, Origin::new("t.conf", 1));
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            s.push(*k, *v, Origin::new("t.conf", i + 2));
+        }
+        PluginConfig::new(&s, "t", "t.0".into(), &[TLS_PROPS, TLS_CLIENT_PROPS]).unwrap()
+    }
+
+    #[test]
+    fn tls_off_builds_nothing_and_verify_off_needs_no_roots() {
+        assert!(client_config(&cfg(&[]), "h").unwrap().is_none());
+        let tls = client_config(&cfg(&[("tls", "on"), ("tls.verify", "off")]), "h")
+            .unwrap()
+            .unwrap();
+        assert_eq!(format!("{:?}", tls.server_name), "DnsName(\"h\")");
+    }
+
+    #[test]
+    fn vhost_names_the_server_and_bad_files_name_their_key() {
+        let tls = required_client_config(
+            &cfg(&[("tls.vhost", "10.0.0.1"), ("tls.verify", "off")]),
+            "h",
+        )
+        .unwrap();
+        assert!(matches!(tls.server_name, ServerName::IpAddress(_)));
+        let err = client_config(
+            &cfg(&[("tls", "on"), ("tls.ca_file", "/nonexistent.pem")]),
+            "h",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("t.conf:3: key 'tls.ca_file'"), "{err}");
+        let err = client_config(&cfg(&[("tls", "on"), ("tls.crt_file", "/x.pem")]), "h")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs tls.key_file"), "{err}");
+    }
+}
