@@ -501,7 +501,11 @@ fn tls_verify_off_trusts_any_server_and_verify_on_refuses_an_unknown_one() {
     let mut tx = sender(&dir, &props);
     tx.stdin.take().unwrap().write_all(&lines(0, 10)).unwrap();
     let out = wait(tx, T);
-    assert!(out.stderr.contains("tls handshake with 127.0.0.1"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("tls handshake with 127.0.0.1"),
+        "{}",
+        out.stderr
+    );
     assert!(rx.records("num").is_empty());
     rx.stop();
 }

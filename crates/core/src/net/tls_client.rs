@@ -105,6 +105,8 @@ pub fn required_client_config(cfg: &PluginConfig, host: &str) -> Result<ClientTl
         .map_err(|e| cfg.error("tls", format!("cannot set up tls; {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
+    // TODO: accept `tls.key_passwd` (encrypted PEM keys), because the PEM
+    // reader in use reads only unencrypted keys; such a key is refused.
     let config = match (cfg.str("tls.crt_file"), cfg.str("tls.key_file")) {
         (Some(crt), Some(key)) => {
             let certs = read_certs(cfg, "tls.crt_file", Path::new(crt))?;

@@ -297,6 +297,8 @@ impl Upstream {
             let mut pool = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             pool.drain(..).collect()
         };
+        // TODO: close them concurrently, because one after another a pool
+        // of silent servers can hold the exit for a second each.
         for mut conn in idle {
             let closing = async {
                 let _ = conn.stream.shutdown().await;

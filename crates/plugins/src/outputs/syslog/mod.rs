@@ -252,6 +252,8 @@ impl Output for Syslog {
                     Ok(s) => s,
                     Err(e) => return Verdict::Retry(format!("cannot reach {host}:{port}; {e}")),
                 };
+                // TODO: resume after the messages already sent, because a
+                // retry now sends the chunk's first datagrams again.
                 for m in &messages {
                     if let Err(e) = socket.send(m).await {
                         return Verdict::Retry(format!("cannot send to {host}:{port}; {e}"));
