@@ -75,9 +75,8 @@ pub struct OutputMetrics {
     pub retried_records: Counter,
     /// Time from a chunk's sealing to its delivery here, per input.
     pub latency: Latency,
-    /// Connections the output's upstream holds, and those in use.
-    // TODO: set them from the connection pool, because no network output
-    // exists yet; until then they read 0.
+    /// Connections the output's upstream holds, and those in use, as the
+    /// plugin reported them at the start and end of its last flush.
     pub upstream_total_connections: Gauge,
     pub upstream_busy_connections: Gauge,
 }

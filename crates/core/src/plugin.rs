@@ -90,6 +90,12 @@ pub trait Output: Send + Sync + 'static {
 
     /// Called once after the last flush, before the process exits.
     async fn shutdown(&self) {}
+
+    /// Connections the output holds open and those a flush is using, for
+    /// the upstream gauges; `None` for an output without connections.
+    fn connections(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// What a plugin gets when it is built.

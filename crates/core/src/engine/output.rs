@@ -91,7 +91,10 @@ impl OutputRunner {
 async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<Task>) {
     let chunk = &task.chunk;
     tracing::debug!(tag = chunk.tag(), records = chunk.records(), "flush");
-    match shared.plugin.flush(chunk).await {
+    report_connections(shared);
+    let verdict = shared.plugin.flush(chunk).await;
+    report_connections(shared);
+    match verdict {
         Verdict::Ok => {
             shared.metrics.proc_records.add(chunk.records() as u64);
             shared.metrics.proc_bytes.add(chunk.size() as u64);
@@ -114,6 +117,15 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
                 "flush failed for good, chunk dropped for this output"
             );
         }
+    }
+}
+
+/// Copies the plugin's connection counts into the upstream gauges; read
+/// around each flush, which is when they change.
+fn report_connections(shared: &OutputShared) {
+    if let Some((open, busy)) = shared.plugin.connections() {
+        shared.metrics.upstream_total_connections.set(open);
+        shared.metrics.upstream_busy_connections.set(busy);
     }
 }
 

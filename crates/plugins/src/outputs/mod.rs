@@ -1,15 +1,24 @@
 //! The outputs: each module is one `[OUTPUT]` plugin, named as configs
-//! name it. `format` holds the record printing that several share.
+//! name it. `format` holds the record printing that several share;
+//! [`upstream`] reads where a network output connects.
 
 pub mod counter;
 pub mod exit;
 pub mod file;
 mod file_format;
 mod format;
+pub mod forward;
+pub mod gelf;
 pub mod null;
 pub mod stdout;
+pub mod syslog;
+pub mod tcp;
+pub mod udp;
 
+use sluice_core::config::{ConfigError, PluginConfig};
+use sluice_core::net::upstream::{Target, Upstream, UpstreamConfig};
 use sluice_core::plugin::{BuildOutput, Spec, Verdict};
+use tokio::net::UdpSocket;
 
 /// Every output plugin, in the order `-h` lists them.
 pub fn specs() -> Vec<Spec<BuildOutput>> {
@@ -17,9 +26,114 @@ pub fn specs() -> Vec<Spec<BuildOutput>> {
         counter::SPEC,
         exit::SPEC,
         file::SPEC,
+        forward::SPEC,
+        gelf::SPEC,
         null::SPEC,
         stdout::SPEC,
+        syslog::SPEC,
+        tcp::SPEC,
+        udp::SPEC,
     ]
+}
+
+/// Where a network output connects: `host` and `port`, or `unix_path`
+/// when the plugin declares it.
+///
+/// # Errors
+///
+/// A port outside 1–65535 or an empty host.
+pub(crate) fn target(cfg: &PluginConfig) -> Result<Target, ConfigError> {
+    if let Some(path) = cfg.str("unix_path").filter(|p| !p.is_empty()) {
+        return Ok(Target::Unix(path.into()));
+    }
+    let host = cfg.str("host").unwrap_or_default().trim();
+    if host.is_empty() {
+        return Err(cfg.error("host", "must not be empty"));
+    }
+    let port = cfg.int("port").unwrap_or(0);
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| cfg.error("port", format!("'{port}' is not a port (1-65535)")))?;
+    Ok(Target::Net {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// The upstream settings of a network output: its target and the
+/// `net.*`/`tls.*` keys.
+///
+/// # Errors
+///
+/// A bad target or a bad `net.*`/`tls.*` value.
+pub(crate) fn upstream_config(cfg: &PluginConfig) -> Result<UpstreamConfig, ConfigError> {
+    UpstreamConfig::from_config(cfg, target(cfg)?)
+}
+
+/// The connection pool of a network output.
+///
+/// # Errors
+///
+/// As [`upstream_config`].
+pub(crate) fn upstream(cfg: &PluginConfig) -> Result<Upstream, ConfigError> {
+    Ok(Upstream::new(upstream_config(cfg)?))
+}
+
+/// The open and busy connections of an output's upstreams, summed.
+pub(crate) fn connection_counts<'a>(
+    upstreams: impl IntoIterator<Item = &'a Upstream>,
+) -> Option<(u64, u64)> {
+    let sum = upstreams.into_iter().fold((0, 0), |(open, busy), up| {
+        let (o, b) = up.counts().get();
+        (open + o, busy + b)
+    });
+    Some(sum)
+}
+
+/// Writes `payload` on a pooled connection. A pooled connection that the
+/// server closed after it was checked gets one more try on a new one;
+/// anything else that fails is a Retry.
+pub(crate) async fn write_stream(upstream: &Upstream, payload: &[u8]) -> Verdict {
+    if payload.is_empty() {
+        return Verdict::Ok;
+    }
+    let mut first = true;
+    loop {
+        let mut conn = match upstream.connection().await {
+            Ok(conn) => conn,
+            Err(e) => return Verdict::Retry(e.to_string()),
+        };
+        match conn.write_all(payload).await {
+            Ok(()) => return Verdict::Ok,
+            Err(e) if conn.is_reused() && first => {
+                tracing::debug!(error = %e, "pooled connection failed; trying a new one");
+                first = false;
+            }
+            Err(e) => return Verdict::Retry(e.to_string()),
+        }
+    }
+}
+
+/// A UDP socket connected to `host:port`, the name resolved without
+/// blocking.
+///
+/// # Errors
+///
+/// The name does not resolve, or the socket cannot be bound or connected.
+pub(crate) async fn connect_udp(host: &str, port: u16) -> std::io::Result<UdpSocket> {
+    let addr = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other("the name has no address"))?;
+    let local: std::net::SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(addr).await?;
+    Ok(socket)
 }
 
 /// Writes `text` to standard output in one locked write, off the reactor.

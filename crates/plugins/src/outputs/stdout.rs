@@ -92,7 +92,7 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
     }))
 }
 
-fn options(cfg: &PluginConfig) -> Result<Options, ConfigError> {
+pub(crate) fn options(cfg: &PluginConfig) -> Result<Options, ConfigError> {
     let name = cfg.str("format").unwrap_or("msgpack");
     let format = Format::parse(name).ok_or_else(|| {
         cfg.error(
