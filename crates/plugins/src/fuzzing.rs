@@ -22,7 +22,24 @@ const FUZZ_INFLATE_LIMIT: usize = 1 << 20;
 pub fn forward_stream(data: &[u8]) {
     let mut rest = data;
     let mut chunk = Vec::new();
-    while let Ok(Some(len)) = frame::frame_len(rest) {
+    let mut scan = frame::FrameScan::default();
+    loop {
+        let whole = frame::frame_len(rest);
+        // The resumable scan, fed the bytes in two pieces, agrees.
+        let half = &rest[..rest.len() / 2];
+        let scanned = match scan.frame_len(half) {
+            Ok(None) => scan.frame_len(rest),
+            other => other,
+        };
+        match (&whole, &scanned) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "frame scan disagrees"),
+            (Ok(Some(_)), Err(_)) | (Err(_), Ok(Some(_))) => panic!("frame scan disagrees"),
+            _ => {}
+        }
+        scan = frame::FrameScan::default();
+        let Ok(Some(len)) = whole else {
+            break;
+        };
         let (bytes, tail) = rest.split_at(len);
         rest = tail;
         let Ok(parsed) = frame::parse(bytes) else {

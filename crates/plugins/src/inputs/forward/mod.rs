@@ -209,6 +209,8 @@ struct Session {
     last: Checkpoint,
     /// Chunk ids to acknowledge once `last` is done with.
     acks: Vec<Vec<u8>>,
+    /// Where the frame at the front of the buffer ends, found so far.
+    scan: frame::FrameScan,
 }
 
 impl Session {
@@ -222,6 +224,7 @@ impl Session {
             pending_tag: String::new(),
             last: Checkpoint::default(),
             acks: Vec::new(),
+            scan: frame::FrameScan::default(),
         }
     }
 
@@ -268,7 +271,7 @@ impl Session {
         let mut at = 0;
         let result = loop {
             let data = &reader.data()[at..];
-            match frame::frame_len(data) {
+            match self.scan.frame_len(data) {
                 Ok(Some(len)) => {
                     self.frame(&data[..len]).await;
                     at += len;
