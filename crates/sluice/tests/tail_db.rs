@@ -1,7 +1,8 @@
 //! The `tail` input's `db` against Fluent Bit's SQLite format, through
 //! the real binary: a db made the way Fluent Bit makes it (by Python's
 //! `sqlite3`) is resumed from, and is left holding Fluent Bit's table
-//! with the new offset; a bad `db.sync` stops sluice before it starts.
+//! with the new offset; a Fluent Bit offset past its file's end reads the
+//! file from its head; a bad `db.sync` stops sluice before it starts.
 
 mod common;
 
@@ -114,5 +115,35 @@ fn a_bad_db_sync_is_refused_by_key() {
     assert!(!run.status.success());
     assert!(run.stderr.contains("db.sync"), "{}", run.stderr);
     assert!(!dir.join("x.db").exists(), "nothing started");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_fluent_bit_offset_past_the_end_of_its_file_reads_the_file_from_its_head() {
+    let dir = temp_dir("tail-fluent-db-short");
+    let log = dir.join("app.log");
+    let db = dir.join("fluent-bit.db");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    write_lines(&log, 0..10);
+    let inode = std::fs::metadata(&log).unwrap().ino();
+    sqlite(
+        &db,
+        "CREATE TABLE in_tail_files (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+         offset INTEGER, inode INTEGER, created INTEGER, rotated INTEGER DEFAULT 0)",
+    );
+    // The file was truncated (or its inode reused) since Fluent Bit's save.
+    sqlite(
+        &db,
+        &format!(
+            "INSERT INTO in_tail_files (name, offset, inode, created) \
+             VALUES ('{}', 100000, {inode}, 1700000000)",
+            log.display()
+        ),
+    );
+    let run = run_once(&log, &db, &out, &[]);
+    assert!(run.status.success(), "sluice failed: {}", run.stderr);
+    assert_eq!(logs_in(&out), (0..10).map(line).collect::<Vec<_>>());
+    assert!(run.stderr.contains("changed since its offset was saved"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

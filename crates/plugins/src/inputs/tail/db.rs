@@ -117,6 +117,9 @@ impl DbFile {
     }
 
     /// Writes `db` as the whole content of the table, in one transaction.
+    // TODO: keep the rows of files other inputs follow, because two
+    // inputs given the same `db` path now drop each other's rows (Fluent
+    // Bit too asks for one db per input, but does not lose them).
     ///
     /// # Errors
     /// SQLite failed; the table is left as it was.
@@ -127,7 +130,12 @@ impl DbFile {
     }
 }
 
+/// How long a save waits for another process (`sqlite3` reading the db)
+/// to let go of the file before it fails and is tried again.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn prepare(conn: &Connection, settings: &DbSettings) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", settings.synchronous)?;
     if settings.exclusive {
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;

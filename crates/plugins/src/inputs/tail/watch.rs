@@ -346,11 +346,14 @@ impl Tailer {
         if next.entries == db.entries {
             return;
         }
-        *db = next.clone();
-        let file = file.clone();
-        let saved = tokio::task::spawn_blocking(move || file.save(&next)).await;
-        if let Err(err) = saved.map_err(std::io::Error::other).and_then(|r| r) {
-            tracing::warn!(input = %self.ctx.name(), error = %err, "cannot save the tail db");
+        let (file, to_save) = (file.clone(), next.clone());
+        let saved = tokio::task::spawn_blocking(move || file.save(&to_save)).await;
+        match saved.map_err(std::io::Error::other).and_then(|r| r) {
+            Ok(()) => *db = next,
+            // The next settle tries again, since `db` still differs.
+            Err(err) => {
+                tracing::warn!(input = %self.ctx.name(), error = %err, "cannot save the tail db");
+            }
         }
     }
 
