@@ -558,9 +558,12 @@ fn a_file_rotated_while_sluice_was_down_is_read_to_its_end_on_restart() {
 
     let first = start_tail_into(&log, &props, &out);
     first.wait_for("app", 1000);
-    let saved = format!(" {} ", 1000 * numbered(0).len());
-    assert!(eventually(T, || std::fs::read_to_string(&db_path)
-        .is_ok_and(|text| text.contains(&saved))));
+    let saved = (1000 * numbered(0).len()).to_string();
+    assert!(eventually(T, || common::sqlite(
+        &db_path,
+        "SELECT offset FROM in_tail_files"
+    )
+    .contains(&saved)));
     let mut child = first.child;
     child.kill().unwrap();
     child.wait().unwrap();

@@ -195,6 +195,32 @@ pub fn venv_python() -> PathBuf {
     python
 }
 
+/// Runs `sql` on the SQLite file `db` with Python's standard `sqlite3`
+/// module: one string per row, its columns joined by `|`.
+pub fn sqlite(db: &Path, sql: &str) -> Vec<String> {
+    let script = "import sqlite3, sys\n\
+                  conn = sqlite3.connect(sys.argv[1])\n\
+                  for row in conn.execute(sys.argv[2]):\n    \
+                  print('|'.join(str(c) for c in row))\n\
+                  conn.commit()\n";
+    let out = std::process::Command::new(venv_python())
+        .args(["-c", script])
+        .arg(db)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// An HTTP answer fetched with curl.
 #[derive(Debug)]
 pub struct HttpAnswer {

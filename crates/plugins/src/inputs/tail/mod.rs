@@ -28,9 +28,11 @@
 //! - `rotate_wait` (5): a rotated or deleted file is followed this long
 //!   after it moved, and in any case until it is read to its end; its
 //!   last line is then taken even without a newline.
-//! - `db`: a file where the offsets of lines already delivered are kept
-//!   (see `db.rs`); `db.sync`, `db.locking`, `db.journal_mode` are
-//!   accepted and change nothing (every save is fsynced).
+//! - `db`: an SQLite file, in Fluent Bit's format, where the offsets of
+//!   lines already delivered are kept (see `db.rs`); `db.sync` (`normal`;
+//!   `full`, `off`, `extra`) and `db.journal_mode` (`WAL`) set SQLite's
+//!   `synchronous` and `journal_mode`, and `db.locking` (off) keeps the
+//!   file locked against other processes while sluice runs.
 //! - `inotify_watcher` (on) is accepted: sluice polls every 250 ms, which
 //!   needs no extra crate and behaves the same on every file system
 //!   (network mounts and overlay layers miss inotify events).
@@ -137,10 +139,30 @@ const PROPS: &[Property] = &[
         Some("5"),
         "Follow a rotated file this long (and to its end)",
     ),
-    Property::new("db", PropKind::Str, None, "File keeping the offsets"),
-    Property::new("db.sync", PropKind::Str, Some("normal"), "Accepted"),
-    Property::new("db.locking", PropKind::Bool, Some("false"), "Accepted"),
-    Property::new("db.journal_mode", PropKind::Str, Some("WAL"), "Accepted"),
+    Property::new(
+        "db",
+        PropKind::Str,
+        None,
+        "SQLite file keeping the offsets (Fluent Bit's table)",
+    ),
+    Property::new(
+        "db.sync",
+        PropKind::Str,
+        Some("normal"),
+        "SQLite synchronous mode of the db: normal, full, off or extra",
+    ),
+    Property::new(
+        "db.locking",
+        PropKind::Bool,
+        Some("false"),
+        "Lock the db file for as long as sluice runs",
+    ),
+    Property::new(
+        "db.journal_mode",
+        PropKind::Str,
+        Some("WAL"),
+        "SQLite journal mode of the db",
+    ),
     Property::new(
         "inotify_watcher",
         PropKind::Bool,
@@ -197,7 +219,7 @@ pub(crate) struct TailOptions {
     parser: Option<Arc<dyn Parser>>,
     tag_regex: Option<sluice_core::regex_compat::CompiledRegex>,
     rotate_wait: Duration,
-    db: Option<PathBuf>,
+    db: Option<(PathBuf, db::DbSettings)>,
     multiline: Option<Vec<Arc<sluice_core::multiline::MultilineParser>>>,
 }
 
@@ -252,10 +274,32 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigErro
         parser,
         tag_regex,
         rotate_wait: cfg.time("rotate_wait").unwrap_or(Duration::from_secs(5)),
-        db: cfg.str("db").map(PathBuf::from),
+        db: cfg
+            .str("db")
+            .map(|path| Ok::<_, ConfigError>((PathBuf::from(path), db_settings(cfg)?)))
+            .transpose()?,
         multiline,
     };
     Ok(Box::new(Tail(Arc::new(opts))))
+}
+
+/// `db.sync`, `db.journal_mode` and `db.locking`, checked.
+fn db_settings(cfg: &PluginConfig) -> Result<db::DbSettings, ConfigError> {
+    let sync = cfg.str("db.sync").unwrap_or("normal");
+    let synchronous = db::DbSettings::synchronous_of(sync)
+        .ok_or_else(|| cfg.error("db.sync", "must be normal, full, off or extra"))?;
+    let journal = cfg.str("db.journal_mode").unwrap_or("WAL");
+    let journal_mode = db::DbSettings::journal_mode_of(journal).ok_or_else(|| {
+        cfg.error(
+            "db.journal_mode",
+            "must be WAL, DELETE, TRUNCATE, PERSIST, MEMORY or OFF",
+        )
+    })?;
+    Ok(db::DbSettings {
+        synchronous,
+        journal_mode,
+        exclusive: cfg.bool("db.locking"),
+    })
 }
 
 struct Tail(Arc<TailOptions>);

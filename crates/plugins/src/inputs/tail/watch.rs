@@ -25,7 +25,7 @@ use sluice_core::multiline::MultilineBuffer;
 use sluice_core::plugin::{InputContext, PluginError};
 use sluice_core::Event;
 
-use super::db::{OffsetDb, Saved};
+use super::db::{DbFile, OffsetDb, Saved};
 use super::file::{Commit, FileId, Marks, TailedFile};
 use super::lines::{RecordEncoder, RecordSettings};
 use super::scan::{file_tag, find_moved, Found};
@@ -45,7 +45,8 @@ pub(super) struct Tailer {
     ctx: InputContext,
     files: Vec<TailedFile>,
     enc: RecordEncoder,
-    db: Option<OffsetDb>,
+    /// The open `db` file and the offsets it holds.
+    db: Option<(DbFile, OffsetDb)>,
     last_cp: Checkpoint,
     last_scan: Instant,
     scan_now: bool,
@@ -63,8 +64,8 @@ impl Tailer {
     /// The `db` file exists but cannot be read.
     pub async fn new(opts: Arc<TailOptions>, ctx: InputContext) -> Result<Self, PluginError> {
         let db = match opts.db.clone() {
-            Some(path) => Some(
-                tokio::task::spawn_blocking(move || OffsetDb::load(&path))
+            Some((path, settings)) => Some(
+                tokio::task::spawn_blocking(move || DbFile::open(&path, &settings))
                     .await
                     .map_err(std::io::Error::other)??,
             ),
@@ -122,7 +123,7 @@ impl Tailer {
         self.last_scan = Instant::now();
         let known: HashSet<FileId> = self.files.iter().map(|f| f.id).collect();
         let opts = Arc::clone(&self.opts);
-        let db = self.db.clone();
+        let db = self.db.as_ref().map(|(_, offsets)| offsets.clone());
         let released = std::mem::take(&mut self.released);
         let scan = tokio::task::spawn_blocking(move || {
             let found = opts.patterns.scan(&|id| known.contains(&id));
@@ -130,9 +131,9 @@ impl Tailer {
             let mut placed: Vec<_> = found
                 .into_iter()
                 .map(|f| {
-                    let saved = released.get(&f.id).copied().or_else(|| {
+                    let saved = released.get(&f.id).map(|c| (*c, true)).or_else(|| {
                         let saved = db.as_ref()?.entries.get(&f.id)?;
-                        Some(saved.commit)
+                        Some((saved.commit, saved.fingerprinted))
                     });
                     let start = start_of(&f, from_head, saved);
                     (f, start, false)
@@ -330,7 +331,7 @@ impl Tailer {
     }
 
     async fn save_db(&mut self) {
-        let (Some(db), Some(path)) = (&mut self.db, &self.opts.db) else {
+        let Some((file, db)) = &mut self.db else {
             return;
         };
         let mut next = OffsetDb::default();
@@ -338,17 +339,21 @@ impl Tailer {
             let saved = Saved {
                 commit: f.committed,
                 path: f.path_text.clone(),
+                fingerprinted: true,
             };
             next.entries.insert(f.id, saved);
         }
         if next.entries == db.entries {
             return;
         }
-        *db = next.clone();
-        let path = path.clone();
-        let saved = tokio::task::spawn_blocking(move || next.save(&path)).await;
-        if let Err(err) = saved.map_err(std::io::Error::other).and_then(|r| r) {
-            tracing::warn!(input = %self.ctx.name(), error = %err, "cannot save the tail db");
+        let (file, to_save) = (file.clone(), next.clone());
+        let saved = tokio::task::spawn_blocking(move || file.save(&to_save)).await;
+        match saved.map_err(std::io::Error::other).and_then(|r| r) {
+            Ok(()) => *db = next,
+            // The next settle tries again, since `db` still differs.
+            Err(err) => {
+                tracing::warn!(input = %self.ctx.name(), error = %err, "cannot save the tail db");
+            }
         }
     }
 
@@ -381,9 +386,9 @@ fn moved_files(
         let Some(found) = find_moved(std::path::Path::new(&saved.path), *id) else {
             continue;
         };
-        match still_matches(&found, saved.commit) {
+        match still_matches(&found, saved.commit, saved.fingerprinted) {
             Some(marks) if saved.commit.offset < found.size => {
-                moved.push((found, (saved.commit, marks), true));
+                moved.push((found, at(marks, saved.commit.offset), true));
             }
             Some(_) => {}
             None => tracing::warn!(
@@ -394,11 +399,12 @@ fn moved_files(
     moved
 }
 
-/// Where a new file starts, with the marks of that offset.
-fn start_of(found: &Found, from_head: bool, saved: Option<Commit>) -> (Commit, Marks) {
-    if let Some(saved) = saved {
-        if let Some(marks) = still_matches(found, saved) {
-            return (saved, marks);
+/// Where a new file starts, with the marks of that offset. `saved` is
+/// a saved offset and whether its fingerprint can be checked.
+fn start_of(found: &Found, from_head: bool, saved: Option<(Commit, bool)>) -> (Commit, Marks) {
+    if let Some((saved, fingerprinted)) = saved {
+        if let Some(marks) = still_matches(found, saved, fingerprinted) {
+            return at(marks, saved.offset);
         }
         tracing::warn!(
             path = %found.path.display(), saved_offset = saved.offset,
@@ -420,11 +426,12 @@ fn at(marks: Marks, offset: u64) -> (Commit, Marks) {
     (commit, marks)
 }
 
-/// The marks of a saved offset, when they still give its fingerprint.
-fn still_matches(found: &Found, saved: Commit) -> Option<Marks> {
+/// The marks of a saved offset, when they still give its fingerprint
+/// (a Fluent Bit row has none: only the file's length is checked).
+fn still_matches(found: &Found, saved: Commit, fingerprinted: bool) -> Option<Marks> {
     if saved.offset > found.size {
         return None;
     }
     let marks = Marks::read(&found.file, saved.offset).ok()?;
-    (marks.fingerprint() == saved.fingerprint).then_some(marks)
+    (!fingerprinted || marks.fingerprint() == saved.fingerprint).then_some(marks)
 }
