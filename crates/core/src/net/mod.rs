@@ -1,8 +1,9 @@
 //! Networking shared by plugins: listeners for inputs (TCP, UDP, Unix
-//! stream and datagram sockets, TLS) and the TLS settings every network
-//! plugin takes.
+//! stream and datagram sockets, TLS), the TLS settings every network
+//! plugin takes, and the HTTP client of the HTTP-based outputs.
 
 pub mod datagram;
+pub mod http_client;
 pub mod listener;
 pub mod reader;
 pub mod stream;
