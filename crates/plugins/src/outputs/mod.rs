@@ -6,6 +6,7 @@ pub mod exit;
 pub mod file;
 mod file_format;
 mod format;
+pub mod http;
 pub mod null;
 pub mod stdout;
 
@@ -17,6 +18,7 @@ pub fn specs() -> Vec<Spec<BuildOutput>> {
         counter::SPEC,
         exit::SPEC,
         file::SPEC,
+        http::SPEC,
         null::SPEC,
         stdout::SPEC,
     ]

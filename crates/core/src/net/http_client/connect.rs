@@ -42,7 +42,9 @@ pub(crate) enum ClientStream {
 pub(crate) async fn open(dest: &Destination) -> Result<ClientStream, HttpError> {
     let tcp = tokio::time::timeout(dest.connect_timeout, connect_any(dest))
         .await
-        .map_err(|_| HttpError::Connect(format!("no answer within {:?}", dest.connect_timeout)))??;
+        .map_err(|_| {
+            HttpError::Connect(format!("no answer within {:?}", dest.connect_timeout))
+        })??;
     let _ = tcp.set_nodelay(true);
     let Some((config, name)) = &dest.tls else {
         return Ok(ClientStream::Plain(tcp));

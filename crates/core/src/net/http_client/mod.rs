@@ -28,7 +28,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
+use crate::config::props::join_props;
 use crate::config::{ConfigError, PluginConfig, PropKind, Property};
+use crate::net::tls::TLS_PROPS;
 use crate::plugin::Verdict;
 
 pub use body::{basic_auth, gzip};
@@ -75,6 +77,11 @@ pub const HTTP_CLIENT_PROPS: &[Property] = &[
         "Server name sent in the TLS handshake (default: host)",
     ),
 ];
+
+/// Every connection property of an HTTP output: [`HTTP_CLIENT_PROPS`]
+/// and the shared `tls.*` keys. An output joins its own list to this one.
+pub const HTTP_OUTPUT_NET_PROPS: [Property; HTTP_CLIENT_PROPS.len() + TLS_PROPS.len()] =
+    join_props(HTTP_CLIENT_PROPS, TLS_PROPS);
 
 /// Responses larger than this are cut; nothing sluice reads is this big.
 const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
@@ -151,7 +158,9 @@ impl HttpClient {
             dest: Destination {
                 host,
                 port,
-                connect_timeout: cfg.time("net.connect_timeout").unwrap_or(Duration::from_secs(10)),
+                connect_timeout: cfg
+                    .time("net.connect_timeout")
+                    .unwrap_or(Duration::from_secs(10)),
                 tls,
             },
             authority,
@@ -199,10 +208,16 @@ impl HttpClient {
         *req.method_mut() = request.method.clone();
         // A path that is not a valid URI was refused when the output was
         // built, so this only falls back for a caller's mistake.
-        *req.uri_mut() = request.path.parse().unwrap_or_else(|_| "/".parse().expect("/"));
+        *req.uri_mut() = request
+            .path
+            .parse()
+            .unwrap_or_else(|_| "/".parse().expect("/"));
         let headers = req.headers_mut();
         headers.insert(hyper::header::HOST, self.authority.clone());
-        headers.insert(hyper::header::USER_AGENT, HeaderValue::from_static("sluice"));
+        headers.insert(
+            hyper::header::USER_AGENT,
+            HeaderValue::from_static("sluice"),
+        );
         for (name, value) in &request.headers {
             headers.append(name.clone(), value.clone());
         }
@@ -218,7 +233,11 @@ pub fn verdict(response: &HttpResponse) -> Verdict {
     if status.is_success() {
         return Verdict::Ok;
     }
-    let reason = format!("HTTP status {}; {}", status.as_u16(), body_excerpt(&response.body));
+    let reason = format!(
+        "HTTP status {}; {}",
+        status.as_u16(),
+        body_excerpt(&response.body)
+    );
     if is_retryable(status) {
         Verdict::Retry(reason)
     } else {

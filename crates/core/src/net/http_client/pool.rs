@@ -32,7 +32,9 @@ pub(crate) struct Pool {
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("max_idle", &self.max_idle).finish()
+        f.debug_struct("Pool")
+            .field("max_idle", &self.max_idle)
+            .finish()
     }
 }
 

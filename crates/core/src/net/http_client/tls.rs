@@ -73,9 +73,12 @@ fn verifier(cfg: &PluginConfig) -> Result<Arc<dyn ServerCertVerifier>, ConfigErr
     }
     let (key, path) = match cfg.str("tls.ca_file") {
         Some(path) => ("tls.ca_file", path.to_owned()),
-        None => ("tls", system_bundle().ok_or_else(|| {
-            cfg.error("tls", "no system certificate bundle found; set tls.ca_file")
-        })?),
+        None => (
+            "tls",
+            system_bundle().ok_or_else(|| {
+                cfg.error("tls", "no system certificate bundle found; set tls.ca_file")
+            })?,
+        ),
     };
     let mut roots = RootCertStore::empty();
     for cert in read_certs(cfg, key, &path)? {
