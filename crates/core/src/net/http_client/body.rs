@@ -15,12 +15,11 @@ pub async fn gzip(body: Vec<u8>) -> Vec<u8> {
     if body.len() < BLOCKING_THRESHOLD {
         return gzip_now(&body);
     }
-    match tokio::task::spawn_blocking(move || gzip_now(&body)).await {
-        Ok(compressed) => compressed,
-        // The closure does not panic; a cancelled task only happens at
-        // runtime shutdown, where nothing is sent anyway.
-        Err(_) => Vec::new(),
-    }
+    // The closure does not panic; a cancelled task only happens at
+    // runtime shutdown, where nothing is sent anyway.
+    tokio::task::spawn_blocking(move || gzip_now(&body))
+        .await
+        .unwrap_or_default()
 }
 
 fn gzip_now(body: &[u8]) -> Vec<u8> {
