@@ -2,6 +2,7 @@
 //! name it. `format` holds the record printing that several share.
 
 pub mod counter;
+pub mod es;
 pub mod exit;
 pub mod file;
 mod file_format;
@@ -16,10 +17,12 @@ use sluice_core::plugin::{BuildOutput, Spec, Verdict};
 pub fn specs() -> Vec<Spec<BuildOutput>> {
     vec![
         counter::SPEC,
+        es::SPEC,
         exit::SPEC,
         file::SPEC,
         http::SPEC,
         null::SPEC,
+        es::OPENSEARCH_SPEC,
         stdout::SPEC,
     ]
 }
