@@ -169,7 +169,9 @@ fn content_type(format: Format) -> HeaderValue {
 
 /// The `header` entries, checked; with `allow_duplicated_headers off`
 /// only the last of each name is kept.
-fn configured_headers(cfg: &PluginConfig) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
+pub(crate) fn configured_headers(
+    cfg: &PluginConfig,
+) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     for entry in cfg.all("header") {
         let text = entry.value.trim();

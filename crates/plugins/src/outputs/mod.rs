@@ -8,6 +8,7 @@ pub mod file;
 mod file_format;
 mod format;
 pub mod http;
+pub mod loki;
 pub mod null;
 pub mod stdout;
 
@@ -21,6 +22,7 @@ pub fn specs() -> Vec<Spec<BuildOutput>> {
         exit::SPEC,
         file::SPEC,
         http::SPEC,
+        loki::SPEC,
         null::SPEC,
         es::OPENSEARCH_SPEC,
         stdout::SPEC,
