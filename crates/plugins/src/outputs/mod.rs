@@ -10,6 +10,7 @@ mod format;
 pub mod http;
 pub mod loki;
 pub mod null;
+pub mod splunk;
 pub mod stdout;
 
 use sluice_core::plugin::{BuildOutput, Spec, Verdict};
@@ -25,6 +26,7 @@ pub fn specs() -> Vec<Spec<BuildOutput>> {
         loki::SPEC,
         null::SPEC,
         es::OPENSEARCH_SPEC,
+        splunk::SPEC,
         stdout::SPEC,
     ]
 }
