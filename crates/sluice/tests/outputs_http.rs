@@ -204,3 +204,60 @@ fn an_unreachable_server_is_retried() {
     assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
     assert!(out.stderr.contains("retries exhausted"), "{}", out.stderr);
 }
+
+#[test]
+fn requests_reuse_one_kept_alive_connection() {
+    let sink = HttpSink::ok();
+    let sluice = Pipeline::start(&output(&sink, "    Format json_lines\n"));
+    for i in 0..3 {
+        sluice.send(&records(i..i + 1));
+        sink.wait_for(i + 1, T);
+    }
+    sluice.stop();
+    let got = sink.received();
+    assert_eq!(got.len(), 3);
+    assert!(
+        got.iter().all(|r| r.connection == 0),
+        "one connection for all: {got:?}"
+    );
+}
+
+#[test]
+fn tls_verifies_the_server_against_the_ca_file_and_its_name() {
+    let dir = common::temp_dir("http-out-tls");
+    let certs = common::test_certificates(&dir);
+    let sink = HttpSink::start_tls(&certs.crt, &certs.key, |_, _| Answer::status(200, "{}"));
+    let wrong_name = HttpSink::start_tls(&certs.crt, &certs.key, |_, _| Answer::status(200, "{}"));
+    let tls = |sink: &HttpSink, extra: &str| {
+        output(
+            sink,
+            &format!(
+                "    Format json_lines\n    tls on\n    tls.verify on\n    \
+                 tls.ca_file {}\n    Retry_Limit 1\n{extra}",
+                certs.ca.display()
+            ),
+        )
+    };
+    let sluice = Pipeline::start(&format!(
+        "{}\n[OUTPUT]\n    Match *\n{}",
+        tls(&sink, "    tls.verify_hostname on\n"),
+        tls(
+            &wrong_name,
+            "    tls.verify_hostname on\n    tls.vhost other.example\n"
+        ),
+    ));
+    sluice.send(&records(0..2));
+    let got = sink.wait_for(1, T);
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = sluice.stop();
+    assert_eq!(ids(&got[0].text()), [0, 1], "{}", out.stderr);
+    assert!(
+        wrong_name.received().is_empty(),
+        "a certificate for another name is refused"
+    );
+    assert!(
+        out.stderr.contains("tls handshake failed"),
+        "{}",
+        out.stderr
+    );
+}

@@ -5,7 +5,7 @@
 //! violation, which every test asserts is empty.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     /// The body as sent (still gzipped when it was).
     pub body: Vec<u8>,
+    /// Which connection it came on, numbered from 0 in accept order.
+    pub connection: usize,
 }
 
 impl Received {
@@ -88,16 +90,54 @@ pub struct HttpSink {
 impl HttpSink {
     /// Answers each request (and its number, from 0) as `responder` says.
     pub fn start(responder: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static) -> Self {
+        Self::start_with(None, responder)
+    }
+
+    /// The same over TLS with this certificate chain and key (PEM files).
+    pub fn start_tls(
+        crt: &std::path::Path,
+        key: &std::path::Path,
+        responder: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static,
+    ) -> Self {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(crt)
+            .expect("certificate file")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificates");
+        let key = PrivateKeyDer::from_pem_file(key).expect("key file");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("tls versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("certificate and key");
+        Self::start_with(Some(Arc::new(config)), responder)
+    }
+
+    fn start_with(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        responder: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let state = Arc::new(Mutex::new(State::default()));
         let responder: Arc<Responder> = Arc::new(responder);
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
+            for (connection, stream) in listener.incoming().flatten().enumerate() {
                 let state = Arc::clone(&shared);
                 let responder = Arc::clone(&responder);
-                std::thread::spawn(move || serve(stream, &state, &*responder));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve(stream, connection, &state, &*responder),
+                    Some(config) => {
+                        let session = rustls::ServerConnection::new(config).expect("tls session");
+                        let stream = rustls::StreamOwned::new(session, stream);
+                        serve(stream, connection, &state, &*responder)
+                    }
+                });
             }
         });
         HttpSink { port, state }
@@ -123,11 +163,15 @@ impl HttpSink {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>, responder: &Responder) {
-    let mut writer = stream.try_clone().expect("clone stream");
+fn serve<S: Read + Write>(
+    stream: S,
+    connection: usize,
+    state: &Mutex<State>,
+    responder: &Responder,
+) {
     let mut reader = BufReader::new(stream);
     loop {
-        let request = match read_request(&mut reader) {
+        let request = match read_request(&mut reader, connection) {
             Ok(Some(request)) => request,
             Ok(None) => return,
             Err(violation) => {
@@ -147,9 +191,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>, responder: &Responder) {
             answer.status,
             answer.body.len()
         );
+        let writer = reader.get_mut();
         let sent = writer
             .write_all(head.as_bytes())
-            .and_then(|()| writer.write_all(answer.body.as_bytes()));
+            .and_then(|()| writer.write_all(answer.body.as_bytes()))
+            .and_then(|()| writer.flush());
         if sent.is_err() {
             return;
         }
@@ -157,10 +203,17 @@ fn serve(stream: TcpStream, state: &Mutex<State>, responder: &Responder) {
 }
 
 /// Reads one request; `Ok(None)` when the client closed between requests.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Received>, String> {
+fn read_request(
+    reader: &mut BufReader<impl Read>,
+    connection: usize,
+) -> Result<Option<Received>, String> {
     let mut line = String::new();
-    if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-        return Ok(None);
+    match reader.read_line(&mut line) {
+        Ok(0) => return Ok(None),
+        Ok(_) => {}
+        // A TLS client that closes without close_notify, or a reset.
+        Err(_) if line.is_empty() => return Ok(None),
+        Err(e) => return Err(e.to_string()),
     }
     let line = line
         .strip_suffix("\r\n")
@@ -175,6 +228,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Received>, S
         path: parts[1].to_owned(),
         headers,
         body: Vec::new(),
+        connection,
     };
     if received.header("host").is_none() {
         return Err("no Host header".into());
@@ -194,7 +248,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Received>, S
     Ok(Some(received))
 }
 
-fn read_headers(reader: &mut BufReader<TcpStream>) -> Result<Vec<(String, String)>, String> {
+fn read_headers(reader: &mut BufReader<impl Read>) -> Result<Vec<(String, String)>, String> {
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
