@@ -10,8 +10,8 @@
 //! (repeatable); `allow_duplicated_headers` (on; off keeps only the last
 //! of a name); `header_tag` (a header that carries the chunk's tag);
 //! `http_user`/`http_passwd` (basic auth); `compress gzip`;
-//! `log_response_payload` (on). Connection options are the shared HTTP
-//! client's (`net.*`, `tls.*`).
+//! `log_response_payload` (on), `workers` (2, as in Fluent Bit).
+//! Connection options are the shared HTTP client's (`net.*`, `tls.*`).
 //!
 //! The answer decides the verdict: 2xx delivered, 408/429/5xx retried,
 //! other statuses dropped with the start of the response body logged.
@@ -31,6 +31,12 @@ use sluice_core::Chunk;
 use super::stdout::{self, Format};
 
 const OWN_PROPS: &[Property] = &[
+    Property::new(
+        "workers",
+        PropKind::Int,
+        Some("2"),
+        "Flushes of this output that may run at once",
+    ),
     Property::new("host", PropKind::Str, Some("127.0.0.1"), "Server address"),
     Property::new("port", PropKind::Int, Some("80"), "Server port"),
     Property::new("uri", PropKind::Str, Some("/"), "Request path"),

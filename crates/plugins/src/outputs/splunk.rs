@@ -11,8 +11,8 @@
 //! `event_field NAME VALUE` (repeatable; the value fixed or an accessor;
 //! goes under `fields`), `splunk_send_raw` (off; on: the record is sent
 //! as the whole HEC object, so it carries its own `event`, `time`...),
-//! `http_buffer_size` and `http_debug_bad_request` (accepted), and the
-//! shared HTTP client's `net.*` and `tls.*`.
+//! `http_buffer_size` and `http_debug_bad_request` (accepted), `workers`
+//! (2, as in Fluent Bit), and the shared HTTP client's `net.*` and `tls.*`.
 //!
 //! A chunk is one POST to `/services/collector/event`, its events one
 //! JSON object each, one per line.
@@ -37,6 +37,12 @@ use super::format::each_event;
 use super::http::{compression, header_value};
 
 const OWN_PROPS: &[Property] = &[
+    Property::new(
+        "workers",
+        PropKind::Int,
+        Some("2"),
+        "Flushes of this output that may run at once",
+    ),
     Property::new("host", PropKind::Str, Some("127.0.0.1"), "Splunk address"),
     Property::new("port", PropKind::Int, Some("8088"), "HEC port"),
     Property::new("splunk_token", PropKind::Str, None, "HEC token"),

@@ -15,6 +15,10 @@
 //! forever), `net.keepalive` (on), `net.keepalive_idle_timeout` (30s),
 //! the `tls.*` keys of [`crate::net::tls`], `tls.verify_hostname` (off)
 //! and `tls.vhost`.
+//!
+//! TODO: send plain-HTTP requests through `HTTP_PROXY` (minding
+//! `NO_PROXY`) and honour the `proxy` key, because a proxied network can
+//! reach its destination no other way; nothing here reads them yet.
 
 mod body;
 mod connect;
@@ -106,6 +110,23 @@ pub enum HttpError {
     Timeout(Duration),
 }
 
+/// How one exchange on one connection failed.
+enum Exchange {
+    /// The connection closed before the request was read: safe to send
+    /// again.
+    Unsent(String),
+    Failed(HttpError),
+}
+
+impl Exchange {
+    fn into_error(self) -> HttpError {
+        match self {
+            Exchange::Unsent(e) => HttpError::Request(e),
+            Exchange::Failed(e) => e,
+        }
+    }
+}
+
 /// One request: the body is sent as it is, with a `Content-Length`.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
@@ -175,28 +196,51 @@ impl HttpClient {
     /// # Errors
     /// See [`HttpError`]; each is worth a retry.
     pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
-        let mut conn = match self.pool.take().await {
-            Some(conn) => conn,
-            None => self.pool.open(&self.dest).await?,
-        };
+        if let Some(conn) = self.pool.take().await {
+            match self.exchange(conn, request).await {
+                // A kept connection closed with no answer: most likely the
+                // server dropped it as idle as the request went out. Send
+                // once more on a new one (a server that read the request
+                // and then died would get it twice; rare and retried anyway).
+                Err(Exchange::Unsent(e)) => tracing::debug!(error = %e, "kept connection closed"),
+                other => return other.map_err(Exchange::into_error),
+            }
+        }
+        let conn = self.pool.open(&self.dest).await?;
+        self.exchange(conn, request)
+            .await
+            .map_err(Exchange::into_error)
+    }
+
+    async fn exchange(
+        &self,
+        mut conn: pool::Conn,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, Exchange> {
         let exchange = async {
             let response = conn
                 .sender
                 .send_request(self.hyper_request(request))
                 .await
-                .map_err(|e| HttpError::Request(e.to_string()))?;
+                .map_err(|e| {
+                    if e.is_canceled() || e.is_incomplete_message() {
+                        Exchange::Unsent(e.to_string())
+                    } else {
+                        Exchange::Failed(HttpError::Request(e.to_string()))
+                    }
+                })?;
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
                 .collect()
                 .await
-                .map_err(|e| HttpError::Request(e.to_string()))?
+                .map_err(|e| Exchange::Failed(HttpError::Request(e.to_string())))?
                 .to_bytes();
             Ok(HttpResponse { status, body })
         };
         let response = match self.io_timeout {
             Some(limit) => tokio::time::timeout(limit, exchange)
                 .await
-                .map_err(|_| HttpError::Timeout(limit))?,
+                .map_err(|_| Exchange::Failed(HttpError::Timeout(limit)))?,
             None => exchange.await,
         }?;
         self.pool.give_back(conn);

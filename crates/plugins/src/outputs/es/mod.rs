@@ -12,8 +12,8 @@
 //! its content), `id_key` (the record key whose value is the id),
 //! `write_operation` (create, index, update, upsert; the last two need an
 //! id), `replace_dots` (off), `buffer_size` (512KB; accepted, see below),
-//! `http_user`/`http_passwd`, `http_api_key`, `compress gzip`, and the
-//! shared HTTP client's `net.*` and `tls.*`.
+//! `http_user`/`http_passwd`, `http_api_key`, `compress gzip`, `workers`
+//! (2, as in Fluent Bit), and the shared HTTP client's `net.*` and `tls.*`.
 //!
 //! A 2xx answer is read item by item (see [`answer`]): records whose items
 //! failed with 408/429/5xx are handed back to the engine in a
@@ -41,6 +41,12 @@ use super::http::{compression, header_value};
 use bulk::{check_strftime, Bulk, BulkOptions, IndexName, WriteOperation};
 
 const OWN_PROPS: &[Property] = &[
+    Property::new(
+        "workers",
+        PropKind::Int,
+        Some("2"),
+        "Flushes of this output that may run at once",
+    ),
     Property::new("host", PropKind::Str, Some("127.0.0.1"), "Server address"),
     Property::new("port", PropKind::Int, Some("9200"), "Server port"),
     Property::new("path", PropKind::Str, Some(""), "Path prefix before /_bulk"),
