@@ -261,7 +261,7 @@ fn authorization(cfg: &PluginConfig) -> Result<Option<HeaderValue>, ConfigError>
 #[async_trait]
 impl Output for Elasticsearch {
     async fn flush(&self, chunk: &Chunk) -> Verdict {
-        let bulk = self.options.build(chunk.tag(), chunk.events());
+        let mut bulk = self.options.build(chunk.tag(), chunk.events());
         if let Some(err) = &bulk.first_error {
             tracing::warn!(
                 tag = chunk.tag(),
@@ -276,7 +276,8 @@ impl Output for Elasticsearch {
                 n => Verdict::Error(format!("none of the {n} events could be read")),
             };
         }
-        let response = match self.client.send(&self.request(&bulk).await).await {
+        let body = std::mem::take(&mut bulk.body);
+        let response = match self.client.send(&self.request(body).await).await {
             Ok(response) => response,
             Err(e) => return Verdict::Retry(e.to_string()),
         };
@@ -295,7 +296,7 @@ impl Output for Elasticsearch {
 }
 
 impl Elasticsearch {
-    async fn request(&self, bulk: &Bulk<'_>) -> HttpRequest {
+    async fn request(&self, body: Vec<u8>) -> HttpRequest {
         let mut headers = vec![(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-ndjson"),
@@ -305,9 +306,9 @@ impl Elasticsearch {
         }
         let body = if self.gzip {
             headers.push((CONTENT_ENCODING, HeaderValue::from_static("gzip")));
-            http_client::gzip(bulk.body.clone()).await
+            http_client::gzip(body).await
         } else {
-            bulk.body.clone()
+            body
         };
         HttpRequest {
             method: Method::POST,
