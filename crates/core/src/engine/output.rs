@@ -145,10 +145,13 @@ fn partly_delivered(
     let chunk = task.current();
     let records = chunk.records();
     let done = records.saturating_sub(partial.retry_records + partial.dropped);
-    let done_bytes = chunk.size().saturating_sub(partial.retry.len()) * done / records.max(1);
+    // Records differ in size; the delivered share of bytes is an estimate.
+    let done_bytes = chunk.size() * done / records.max(1);
     delivered(shared, chunk, done, done_bytes);
-    if partial.dropped > 0 {
+    if partial.dropped > 0 || partial.retry_records > 0 {
         shared.metrics.errors.inc();
+    }
+    if partial.dropped > 0 {
         shared.metrics.dropped_records.add(partial.dropped as u64);
         tracing::error!(
             tag = chunk.tag(),
@@ -160,7 +163,6 @@ fn partly_delivered(
     if partial.retry_records == 0 {
         return;
     }
-    shared.metrics.errors.inc();
     let narrowed = chunk.narrowed(partial.retry, partial.retry_records);
     let task = Task {
         narrowed: Some(Arc::new(narrowed)),
