@@ -261,3 +261,27 @@ fn tls_verifies_the_server_against_the_ca_file_and_its_name() {
         out.stderr
     );
 }
+
+#[test]
+fn a_bad_output_setting_stops_the_start_naming_file_line_and_key() {
+    let dir = common::temp_dir("http-out-bad");
+    let conf = common::write_file(
+        &dir,
+        "bad.conf",
+        "[INPUT]\n    Name dummy\n\n[OUTPUT]\n    Name es\n    Match *\n    \
+         Write_Operation upsert\n",
+    );
+    let out = common::run(&["-c", conf.to_str().unwrap(), "--dry-run"], b"", T);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("bad.conf:7"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("key 'Write_Operation'"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("need id_key or generate_id"),
+        "{}",
+        out.stderr
+    );
+}

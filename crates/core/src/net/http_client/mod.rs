@@ -322,3 +322,44 @@ pub fn request_path(cfg: &PluginConfig, key: &str, default: &str) -> Result<Stri
         .map_err(|e| cfg.error(key, format!("'{path}' is not a request path; {e}")))?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Verdict {
+        verdict(&HttpResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: Bytes::from(body.to_owned()),
+        })
+    }
+
+    #[test]
+    fn statuses_map_to_verdicts() {
+        assert_eq!(answer(200, ""), Verdict::Ok);
+        assert_eq!(answer(204, ""), Verdict::Ok);
+        for retried in [408, 429, 500, 503] {
+            assert!(
+                matches!(answer(retried, ""), Verdict::Retry(_)),
+                "{retried}"
+            );
+        }
+        for refused in [400, 401, 403, 404, 413] {
+            assert!(
+                matches!(answer(refused, ""), Verdict::Error(_)),
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            answer(400, "bad\nthing"),
+            Verdict::Error("HTTP status 400; bad thing".into())
+        );
+    }
+
+    #[test]
+    fn long_bodies_are_cut_in_the_reason() {
+        let reason = body_excerpt("x".repeat(1000).as_bytes());
+        assert_eq!(reason.len(), 256 + 3);
+        assert!(reason.ends_with("..."));
+    }
+}
