@@ -285,3 +285,28 @@ fn a_bad_output_setting_stops_the_start_naming_file_line_and_key() {
         out.stderr
     );
 }
+
+#[test]
+fn plain_http_goes_through_http_proxy_unless_no_proxy_names_the_host() {
+    let proxy = HttpSink::ok();
+    let direct = HttpSink::ok();
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    let sluice = Pipeline::start_with_env(
+        &format!(
+            "    Name http\n    Host logs.example\n    Port 8080\n    Uri /in\n    \
+             Format json_lines\n\n[OUTPUT]\n    Match *\n{}",
+            output(&direct, "    Host localhost\n    Format json_lines\n")
+        ),
+        &[("HTTP_PROXY", &proxy_url), ("NO_PROXY", "localhost")],
+    );
+    sluice.send(&records(0..1));
+    let proxied = proxy.wait_for(1, T);
+    let straight = direct.wait_for(1, T);
+    let out = sluice.stop();
+    assert_eq!(proxied.len(), 1, "{}", out.stderr);
+    assert_eq!(proxied[0].path, "http://logs.example:8080/in");
+    assert_eq!(proxied[0].header("host"), Some("logs.example:8080"));
+    assert_eq!(ids(&proxied[0].text()), [0]);
+    assert_eq!(straight.len(), 1, "NO_PROXY hosts are reached directly");
+    assert_eq!(straight[0].path, "/");
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
-use super::{connect, free_port, spawn, temp_dir, terminate, wait, write_file, Output};
+use super::{connect, free_port, temp_dir, terminate, wait, write_file, Output};
 
 /// A running sluice: `tcp` input (format json, tag `app.web`) → the output.
 pub struct Pipeline {
@@ -19,6 +19,11 @@ impl Pipeline {
     /// Starts sluice with `output` as the body of its `[OUTPUT]` section
     /// (`Name` and `Match *` are added). Retries wait one second.
     pub fn start(output: &str) -> Self {
+        Self::start_with_env(output, &[])
+    }
+
+    /// The same, with these environment variables set for sluice.
+    pub fn start_with_env(output: &str, env: &[(&str, &str)]) -> Self {
         let dir = temp_dir("http-out");
         let input_port = free_port();
         let conf = format!(
@@ -29,7 +34,14 @@ impl Pipeline {
              [OUTPUT]\n    Match *\n{output}\n"
         );
         let path = write_file(&dir, "sluice.conf", &conf);
-        let child = spawn(&["-c", path.to_str().expect("utf-8 path")]);
+        let child = std::process::Command::new(super::BIN)
+            .args(["-c", path.to_str().expect("utf-8 path")])
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start sluice");
         Pipeline {
             child,
             input_port,

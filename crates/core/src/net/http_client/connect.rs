@@ -24,6 +24,8 @@ pub(crate) struct Destination {
     pub host: String,
     pub port: u16,
     pub connect_timeout: Duration,
+    /// The HTTP proxy to connect to instead (plain HTTP only).
+    pub proxy: Option<(String, u16)>,
     /// The TLS settings and the name to present and verify, with `tls on`.
     pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
@@ -57,9 +59,13 @@ pub(crate) async fn open(dest: &Destination) -> Result<ClientStream, HttpError> 
 }
 
 async fn connect_any(dest: &Destination) -> Result<TcpStream, HttpError> {
-    let addrs = tokio::net::lookup_host((dest.host.as_str(), dest.port))
+    let (host, port) = match &dest.proxy {
+        Some((host, port)) => (host.as_str(), *port),
+        None => (dest.host.as_str(), dest.port),
+    };
+    let addrs = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| HttpError::Resolve(format!("{}: {e}", dest.host)))?;
+        .map_err(|e| HttpError::Resolve(format!("{host}: {e}")))?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -68,7 +74,7 @@ async fn connect_any(dest: &Destination) -> Result<TcpStream, HttpError> {
         }
     }
     Err(HttpError::Connect(last.unwrap_or_else(|| {
-        format!("{} resolves to no address", dest.host)
+        format!("{host} resolves to no address")
     })))
 }
 

@@ -15,14 +15,13 @@
 //! forever), `net.keepalive` (on), `net.keepalive_idle_timeout` (30s),
 //! the `tls.*` keys of [`crate::net::tls`], `tls.verify_hostname` (off)
 //! and `tls.vhost`.
-//!
-//! TODO: send plain-HTTP requests through `HTTP_PROXY` (minding
-//! `NO_PROXY`) and honour the `proxy` key, because a proxied network can
-//! reach its destination no other way; nothing here reads them yet.
+//! Plain-HTTP destinations go through `HTTP_PROXY` unless `NO_PROXY`
+//! excludes them (see [`proxy`]).
 
 mod body;
 mod connect;
 mod pool;
+mod proxy;
 mod tls;
 
 use std::time::Duration;
@@ -177,11 +176,16 @@ impl HttpClient {
         });
         Ok(HttpClient {
             dest: Destination {
-                host,
                 port,
                 connect_timeout: cfg
                     .time("net.connect_timeout")
                     .unwrap_or(Duration::from_secs(10)),
+                proxy: if tls.is_none() {
+                    proxy::for_host(&host)
+                } else {
+                    None
+                },
+                host,
                 tls,
             },
             authority,
@@ -252,10 +256,15 @@ impl HttpClient {
         *req.method_mut() = request.method.clone();
         // A path that is not a valid URI was refused when the output was
         // built, so this only falls back for a caller's mistake.
-        *req.uri_mut() = request
-            .path
-            .parse()
-            .unwrap_or_else(|_| "/".parse().expect("/"));
+        let uri = match &self.dest.proxy {
+            // A proxy needs the absolute form: `POST http://host:port/path`.
+            Some(_) => format!(
+                "http://{}:{}{}",
+                self.dest.host, self.dest.port, request.path
+            ),
+            None => request.path.clone(),
+        };
+        *req.uri_mut() = uri.parse().unwrap_or_else(|_| "/".parse().expect("/"));
         let headers = req.headers_mut();
         headers.insert(hyper::header::HOST, self.authority.clone());
         headers.insert(
