@@ -36,6 +36,12 @@ impl Pipeline {
         let path = write_file(&dir, "sluice.conf", &conf);
         let child = std::process::Command::new(super::BIN)
             .args(["-c", path.to_str().expect("utf-8 path")])
+            // A proxy in the test machine's environment must not reroute
+            // requests meant for the receivers on 127.0.0.1.
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
