@@ -1,7 +1,7 @@
 //! The `loki` output through the real binary, against a receiver that
 //! reads the push body strictly: one stream per label set, entries in
-//! time order with nanosecond timestamps as strings, the tenant and auth
-//! headers.
+//! time order with nanosecond timestamps as strings, structured metadata,
+//! the tenant and auth headers.
 
 mod common;
 
@@ -25,7 +25,8 @@ fn records_are_pushed_as_one_stream_per_label_set() {
     let sink = HttpSink::start(|_, _| Answer::status(204, ""));
     let sluice = Pipeline::start(&format!(
         "    Name loki\n    Port {}\n    Labels job=sluice, $app\n    Remove_Keys $app\n    \
-         Tenant_ID team-a\n    Bearer_Token tok3n\n    Compress gzip\n",
+         Tenant_ID team-a\n    Bearer_Token tok3n\n    Compress gzip\n    \
+         Structured_Metadata rid=$n\n",
         sink.port
     ));
     sluice.send(&lines(&["web", "db", "web", "web", "db"]));
@@ -58,7 +59,13 @@ fn records_are_pushed_as_one_stream_per_label_set() {
         last = ns;
         let line: Value = serde_json::from_str(entry[1].as_str().unwrap()).unwrap();
         assert!(line.get("app").is_none(), "removed from the line: {line}");
-        web.push(line["n"].as_u64().unwrap());
+        let n = line["n"].as_u64().unwrap();
+        assert_eq!(
+            entry[2],
+            json!({"rid": n.to_string()}),
+            "structured metadata"
+        );
+        web.push(n);
     }
     assert_eq!(web, [0, 2, 3]);
     assert_eq!(streams[1]["values"].as_array().unwrap().len(), 2);

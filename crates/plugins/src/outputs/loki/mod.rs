@@ -3,8 +3,10 @@
 //! Options: `host` (127.0.0.1), `port` (3100), `uri`
 //! (/loki/api/v1/push), `tenant_id` (sent as `X-Scope-OrgID`), `labels`
 //! (job=fluent-bit; comma-separated `name=value`, `name=$accessor` or
-//! `$accessor`), `label_keys` (comma-separated `$accessor`s), `remove_keys`
-//! (accessors removed from the line), `line_format` (json or key_value),
+//! `$accessor`), `label_keys` (comma-separated `$accessor`s),
+//! `structured_metadata` (the same forms as `labels`, sent beside each
+//! line), `remove_keys` (accessors removed from the line), `line_format`
+//! (json or key_value),
 //! `drop_single_key` (off; on: a record left with one key sends just its
 //! value, JSON-encoded; raw: strings without quotes), `http_user`/
 //! `http_passwd`, `bearer_token`, `header NAME VALUE` (repeatable),
@@ -50,6 +52,12 @@ const OWN_PROPS: &[Property] = &[
         PropKind::Str,
         None,
         "Record keys ($key) as labels",
+    ),
+    Property::new(
+        "structured_metadata",
+        PropKind::Str,
+        None,
+        "Metadata sent with each line: name=value, name=$key or $key",
     ),
     Property::new(
         "remove_keys",
@@ -113,6 +121,8 @@ fn push_options(cfg: &PluginConfig) -> Result<PushOptions, ConfigError> {
     let text = |key: &str| cfg.str(key).unwrap_or_default().to_owned();
     let labels = LabelSet::parse(&text("labels"), &text("label_keys"))
         .map_err(|e| cfg.error("labels", e))?;
+    let metadata = LabelSet::parse(&text("structured_metadata"), "")
+        .map_err(|e| cfg.error("structured_metadata", e))?;
     let remove_keys = text("remove_keys")
         .split(',')
         .map(str::trim)
@@ -136,6 +146,7 @@ fn push_options(cfg: &PluginConfig) -> Result<PushOptions, ConfigError> {
     };
     Ok(PushOptions {
         labels,
+        metadata,
         remove_keys,
         line_format,
         single_key,

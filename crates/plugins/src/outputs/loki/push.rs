@@ -35,12 +35,15 @@ pub(crate) enum SingleKey {
 #[derive(Debug, Clone)]
 pub(crate) struct PushOptions {
     pub labels: LabelSet,
+    /// `structured_metadata`: pairs sent beside each line, not as labels.
+    pub metadata: LabelSet,
     pub remove_keys: Vec<RecordAccessor>,
     pub line_format: LineFormat,
     pub single_key: SingleKey,
 }
 
-type Entries = Vec<(EventTime, String)>;
+/// One entry: its time, its line and its structured metadata.
+type Entries = Vec<(EventTime, String, Vec<(String, String)>)>;
 
 /// A built body and the events that could not be read.
 #[derive(Debug, Default)]
@@ -70,6 +73,7 @@ impl PushOptions {
             };
             let (time, mut record) = event;
             let labels = self.labels.of(&record);
+            let metadata = self.metadata.of(&record);
             for key in &self.remove_keys {
                 key.remove(&mut record);
             }
@@ -78,7 +82,7 @@ impl PushOptions {
                 order.push((labels, Vec::new()));
                 order.len() - 1
             });
-            order[slot].1.push((time, line));
+            order[slot].1.push((time, line, metadata));
             push.entries += 1;
         }
         write_streams(&mut push.body, &mut order);
@@ -132,18 +136,11 @@ fn write_streams(out: &mut Vec<u8>, streams: &mut [(Vec<(String, String)>, Entri
         if n > 0 {
             out.push(b',');
         }
-        entries.sort_by_key(|(time, _)| (time.sec, time.nsec));
-        out.extend_from_slice(b"{\"stream\":{");
-        for (i, (name, value)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            json::write_str(out, name.as_bytes());
-            out.push(b':');
-            json::write_str(out, value.as_bytes());
-        }
-        out.extend_from_slice(b"},\"values\":[");
-        for (i, (time, line)) in entries.iter().enumerate() {
+        entries.sort_by_key(|(time, _, _)| (time.sec, time.nsec));
+        out.extend_from_slice(b"{\"stream\":");
+        write_pairs(out, labels);
+        out.extend_from_slice(b",\"values\":[");
+        for (i, (time, line, metadata)) in entries.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -152,11 +149,29 @@ fn write_streams(out: &mut Vec<u8>, streams: &mut [(Vec<(String, String)>, Entri
             let _ = std::io::Write::write_fmt(out, format_args!("{:09}", time.nsec));
             out.extend_from_slice(b"\",");
             json::write_str(out, line.as_bytes());
+            if !metadata.is_empty() {
+                out.push(b',');
+                write_pairs(out, metadata);
+            }
             out.push(b']');
         }
         out.extend_from_slice(b"]}");
     }
     out.extend_from_slice(b"]}");
+}
+
+/// `{"name":"value",...}`.
+fn write_pairs(out: &mut Vec<u8>, pairs: &[(String, String)]) {
+    out.push(b'{');
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::write_str(out, name.as_bytes());
+        out.push(b':');
+        json::write_str(out, value.as_bytes());
+    }
+    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -180,6 +195,7 @@ mod tests {
     fn options(single_key: SingleKey, line_format: LineFormat) -> PushOptions {
         PushOptions {
             labels: LabelSet::parse("job=x, $app", "").unwrap(),
+            metadata: LabelSet::default(),
             remove_keys: vec![RecordAccessor::parse("$app").unwrap()],
             line_format,
             single_key,
@@ -211,5 +227,10 @@ mod tests {
             ..options(SingleKey::Keep, LineFormat::KeyValue)
         };
         assert!(text(o).contains(r#","app=a msg=hi"]"#));
+        let o = PushOptions {
+            metadata: LabelSet::parse("trace=$msg, env=prod", "").unwrap(),
+            ..options(SingleKey::Raw, LineFormat::Json)
+        };
+        assert!(text(o).contains(r#","hi",{"env":"prod","trace":"hi"}]"#));
     }
 }
