@@ -46,6 +46,21 @@ impl Chunk {
         }
     }
 
+    /// A chunk of some of this one's events (a partial retry), with its
+    /// tag, input and seal time but none of its memory lease: the engine
+    /// keeps the original alive beside it.
+    pub fn narrowed(&self, data: Vec<u8>, records: usize) -> Self {
+        Chunk {
+            tag: Arc::clone(&self.tag),
+            input: Arc::clone(&self.input),
+            data,
+            records,
+            sealed: self.sealed,
+            _lease: None,
+            _hold: None,
+        }
+    }
+
     pub(crate) fn leased(
         tag: Arc<str>,
         input: Arc<str>,

@@ -37,6 +37,30 @@ pub enum Verdict {
     Retry(String),
     /// Will never succeed; the chunk is dropped for this output.
     Error(String),
+    /// Some records were delivered, some refused for good, and the rest
+    /// are worth another attempt: the engine retries just those, on the
+    /// backoff schedule, as a narrowed chunk (see [`Partial`]).
+    Partial(Partial),
+}
+
+/// The outcome of a flush that delivered only part of its chunk (an
+/// Elasticsearch bulk answer with some items failed).
+///
+/// The records to retry are handed back encoded, in chunk layout; the
+/// next attempt's `flush` sees a chunk of only those, with the original
+/// tag and input. The original chunk stays held (its memory and its
+/// input's delivery progress) until the narrowed one is done, so a
+/// partial retry never releases records that were not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partial {
+    /// The events to send again, MessagePack in chunk layout.
+    pub retry: Vec<u8>,
+    /// How many events `retry` holds.
+    pub retry_records: usize,
+    /// Records refused for good: counted as dropped for this output.
+    pub dropped: usize,
+    /// Why, for the log line.
+    pub reason: String,
 }
 
 /// A source of events.

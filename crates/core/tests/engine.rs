@@ -14,7 +14,8 @@ use sluice_core::config::{
 };
 use sluice_core::engine::Engine;
 use sluice_core::plugin::{
-    BuildInput, BuildOutput, Input, InputContext, Output, PluginError, Setup, Spec, Verdict,
+    BuildInput, BuildOutput, Input, InputContext, Output, Partial, PluginError, Setup, Spec,
+    Verdict,
 };
 use sluice_core::registry::Registry;
 use sluice_core::shutdown::Shutdown;
@@ -242,6 +243,47 @@ async fn no_retries_and_error_verdicts_drop_at_once() {
     assert_eq!(metrics.errors.get(), 1);
     assert_eq!(metrics.dropped_records.get(), 3);
     assert_eq!(flaky.flushes.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partial_verdict_retries_only_the_handed_back_records() {
+    let mut retry = Vec::new();
+    for i in 0..3 {
+        let mut body = Map::new();
+        body.insert("n", (i as i64).into());
+        Event::new(EventTime::new(1, 0), body).encode(&mut retry);
+    }
+    let flaky = install(Flaky {
+        answers: Mutex::new(vec![Verdict::Partial(Partial {
+            retry,
+            retry_records: 3,
+            dropped: 2,
+            reason: "some items failed".into(),
+        })]),
+        ..Default::default()
+    });
+    let cfg = config(
+        &[("scheduler.base", "1"), ("scheduler.cap", "1")],
+        &[("name", "script"), ("records", "10"), ("batch", "10")],
+        &[("name", "flaky"), ("retry_limit", "3")],
+    );
+    let engine = Engine::build(cfg, &registry(), Shutdown::new()).unwrap();
+    let metrics = engine.metrics().outputs[0].1.clone();
+    let report = engine.run().await;
+
+    assert_eq!(
+        report.undelivered_bytes, 0,
+        "the original chunk is released"
+    );
+    let flushes: Vec<usize> = flaky.flushes.lock().unwrap().iter().map(|f| f.1).collect();
+    assert_eq!(
+        flushes,
+        [10, 3],
+        "the retry carries only the handed-back records"
+    );
+    assert_eq!(metrics.proc_records.get(), 5 + 3);
+    assert_eq!(metrics.dropped_records.get(), 2);
+    assert_eq!(metrics.retries.get(), 1);
 }
 
 #[tokio::test(start_paused = true)]

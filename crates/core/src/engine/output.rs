@@ -13,15 +13,25 @@ use tracing::Instrument;
 
 use crate::chunk::Chunk;
 use crate::metrics::OutputMetrics;
-use crate::plugin::{Output, Verdict};
+use crate::plugin::{Output, Partial, Verdict};
 
 use super::retry::{Backoff, RetryLimit};
 
 /// One chunk's pending delivery to one output.
 struct Task {
     chunk: Arc<Chunk>,
+    /// After a partial delivery, the records still to send; `chunk` is
+    /// kept beside it so its memory and delivery hold last until then.
+    narrowed: Option<Arc<Chunk>>,
     /// Retries already made.
     retries: u32,
+}
+
+impl Task {
+    /// What the next attempt sends.
+    fn current(&self) -> &Arc<Chunk> {
+        self.narrowed.as_ref().unwrap_or(&self.chunk)
+    }
 }
 
 /// The engine's side of one output instance.
@@ -44,7 +54,11 @@ impl OutputHandle {
     pub fn enqueue(&self, chunk: Arc<Chunk>) {
         // The receiver lives as long as the engine; a send after it is
         // gone only happens at exit, where the chunk is reported anyway.
-        let _ = self.tx.send(Task { chunk, retries: 0 });
+        let _ = self.tx.send(Task {
+            chunk,
+            narrowed: None,
+            retries: 0,
+        });
     }
 }
 
@@ -89,24 +103,18 @@ impl OutputRunner {
 }
 
 async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<Task>) {
-    let chunk = &task.chunk;
+    let chunk = task.current();
     tracing::debug!(tag = chunk.tag(), records = chunk.records(), "flush");
     report_connections(shared);
     let verdict = shared.plugin.flush(chunk).await;
     report_connections(shared);
     match verdict {
-        Verdict::Ok => {
-            shared.metrics.proc_records.add(chunk.records() as u64);
-            shared.metrics.proc_bytes.add(chunk.size() as u64);
-            shared
-                .metrics
-                .latency
-                .observe(chunk.input(), chunk.sealed().elapsed());
-        }
+        Verdict::Ok => delivered(shared, chunk, chunk.records(), chunk.size()),
         Verdict::Retry(reason) => {
             shared.metrics.errors.inc();
             retry_later(shared, task, tx, &reason)
         }
+        Verdict::Partial(partial) => partly_delivered(shared, task, tx, partial),
         Verdict::Error(reason) => {
             shared.metrics.errors.inc();
             shared.metrics.dropped_records.add(chunk.records() as u64);
@@ -129,13 +137,59 @@ fn report_connections(shared: &OutputShared) {
     }
 }
 
+fn delivered(shared: &OutputShared, chunk: &Chunk, records: usize, bytes: usize) {
+    shared.metrics.proc_records.add(records as u64);
+    shared.metrics.proc_bytes.add(bytes as u64);
+    shared
+        .metrics
+        .latency
+        .observe(chunk.input(), chunk.sealed().elapsed());
+}
+
+/// Counts what was delivered and dropped, and retries the rest as a
+/// narrowed chunk that shares the original's retry count.
+fn partly_delivered(
+    shared: &OutputShared,
+    task: Task,
+    tx: mpsc::WeakUnboundedSender<Task>,
+    partial: Partial,
+) {
+    let chunk = task.current();
+    let records = chunk.records();
+    let done = records.saturating_sub(partial.retry_records + partial.dropped);
+    // Records differ in size; the delivered share of bytes is an estimate.
+    let done_bytes = chunk.size() * done / records.max(1);
+    delivered(shared, chunk, done, done_bytes);
+    if partial.dropped > 0 || partial.retry_records > 0 {
+        shared.metrics.errors.inc();
+    }
+    if partial.dropped > 0 {
+        shared.metrics.dropped_records.add(partial.dropped as u64);
+        tracing::error!(
+            tag = chunk.tag(),
+            dropped = partial.dropped,
+            reason = %partial.reason,
+            "records refused for good, dropped for this output"
+        );
+    }
+    if partial.retry_records == 0 {
+        return;
+    }
+    let narrowed = chunk.narrowed(partial.retry, partial.retry_records);
+    let task = Task {
+        narrowed: Some(Arc::new(narrowed)),
+        ..task
+    };
+    retry_later(shared, task, tx, &partial.reason);
+}
+
 fn retry_later(
     shared: &OutputShared,
     task: Task,
     tx: mpsc::WeakUnboundedSender<Task>,
     reason: &str,
 ) {
-    let chunk = &task.chunk;
+    let chunk = task.current();
     if !shared.retry_limit.allows(task.retries) {
         shared.metrics.retries_failed.inc();
         shared.metrics.dropped_records.add(chunk.records() as u64);
@@ -162,8 +216,8 @@ fn retry_later(
         "flush failed, retry scheduled"
     );
     let task = Task {
-        chunk: task.chunk,
         retries: task.retries + 1,
+        ..task
     };
     tokio::spawn(async move {
         tokio::time::sleep(wait).await;
@@ -172,7 +226,7 @@ fn retry_later(
             // The pipeline's drain is over (exit, or Hot_Reload.Timeout);
             // its report already counts this chunk as undelivered.
             None => tracing::debug!(
-                tag = task.chunk.tag(),
+                tag = task.current().tag(),
                 "retry abandoned: the pipeline has stopped"
             ),
         }

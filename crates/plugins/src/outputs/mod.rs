@@ -3,13 +3,17 @@
 //! [`upstream`] reads where a network output connects.
 
 pub mod counter;
+pub mod es;
 pub mod exit;
 pub mod file;
 mod file_format;
 mod format;
 pub mod forward;
 pub mod gelf;
+pub mod http;
+pub mod loki;
 pub mod null;
+pub mod splunk;
 pub mod stdout;
 pub mod syslog;
 pub mod tcp;
@@ -24,11 +28,16 @@ use tokio::net::UdpSocket;
 pub fn specs() -> Vec<Spec<BuildOutput>> {
     vec![
         counter::SPEC,
+        es::SPEC,
         exit::SPEC,
         file::SPEC,
         forward::SPEC,
         gelf::SPEC,
+        http::SPEC,
+        loki::SPEC,
         null::SPEC,
+        es::OPENSEARCH_SPEC,
+        splunk::SPEC,
         stdout::SPEC,
         syslog::SPEC,
         tcp::SPEC,

@@ -63,7 +63,7 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "msgpack" => Some(Format::Msgpack),
             "json" => Some(Format::Json),
@@ -107,7 +107,7 @@ pub(crate) fn options(cfg: &PluginConfig) -> Result<Options, ConfigError> {
 }
 
 /// The `json_date_key` / `json_date_format` pair.
-fn date_option(cfg: &PluginConfig) -> Result<Option<(String, DateFormat)>, ConfigError> {
+pub(crate) fn date_option(cfg: &PluginConfig) -> Result<Option<(String, DateFormat)>, ConfigError> {
     let name = cfg.str("json_date_format").unwrap_or("double");
     let format = DateFormat::parse(name).ok_or_else(|| {
         cfg.error(

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod http_out;
+pub mod http_sink;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
