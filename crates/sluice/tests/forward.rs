@@ -153,6 +153,7 @@ fn read_value(stream: &mut TcpStream) -> Option<Vec<u8>> {
             return Some(v.to_vec());
         }
         match stream.read(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&byte[..n]),
         }
@@ -347,7 +348,13 @@ fn chunk_option_is_acked_only_after_delivery() {
     c.set_read_timeout(Some(Duration::from_millis(1500)))
         .unwrap();
     let mut probe = [0u8; 1];
-    let early = c.read(&mut probe);
+    // A signal meant for another test's child may interrupt the read.
+    let early = loop {
+        match c.read(&mut probe) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    };
     assert!(
         matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
         "ack sent before delivery: {early:?}"

@@ -46,7 +46,12 @@ fn raw_request(addr: &str, head: &str, body_bytes: usize) -> Option<u16> {
         sent += block.len();
     }
     let mut answer = [0u8; 64];
-    let n = s.read(&mut answer).ok()?;
+    let n = loop {
+        match s.read(&mut answer) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            other => break other.ok()?,
+        }
+    };
     let text = String::from_utf8_lossy(&answer[..n]);
     text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
@@ -169,11 +174,14 @@ fn open_many(addr: &str, n: usize, first: &[u8]) -> Vec<TcpStream> {
 /// Has the server closed `s` (EOF, reset, or an error answer)?
 fn closed_by_server(mut s: &TcpStream) -> bool {
     let mut buf = [0u8; 256];
-    match s.read(&mut buf) {
-        Ok(0) => true,
-        // An error answer (408, 400) before closing.
-        Ok(_) => true,
-        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    loop {
+        match s.read(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Ok(0) => return true,
+            // An error answer (408, 400) before closing.
+            Ok(_) => return true,
+            Err(e) => return !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        }
     }
 }
 

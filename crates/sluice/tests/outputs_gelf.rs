@@ -103,7 +103,7 @@ fn udp_run(props: &[&str]) -> (Vec<Vec<u8>>, common::Output) {
     let out = send(&all, &records());
     let mut datagrams = Vec::new();
     let mut buf = vec![0u8; 70_000];
-    while let Ok(n) = socket.recv(&mut buf) {
+    while let Ok(n) = common::retry_eintr(|| socket.recv(&mut buf)) {
         datagrams.push(buf[..n].to_vec());
     }
     (datagrams, out)
@@ -135,7 +135,7 @@ fn gelf_over_tcp_ends_each_message_with_nul() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let reader = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
+        let (mut s, _) = common::retry_eintr(|| listener.accept()).unwrap();
         let mut all = Vec::new();
         s.read_to_end(&mut all).unwrap();
         all

@@ -44,7 +44,7 @@ fn received_over_tcp(format: &str, extra: &[&str]) -> Vec<u8> {
         let mut all = Vec::new();
         // Connections in turn: a retry may open a second one.
         listener.set_nonblocking(false).unwrap();
-        let (mut s, _) = listener.accept().unwrap();
+        let (mut s, _) = common::retry_eintr(|| listener.accept()).unwrap();
         s.read_to_end(&mut all).unwrap();
         all
     });
@@ -158,7 +158,9 @@ fn received_over_udp(props: &[&str]) -> Vec<Vec<u8>> {
         let mut got = Vec::new();
         let mut buf = vec![0u8; 70_000];
         while got.len() < N {
-            let Ok(n) = socket.recv(&mut buf) else { break };
+            let Ok(n) = common::retry_eintr(|| socket.recv(&mut buf)) else {
+                break;
+            };
             got.push(buf[..n].to_vec());
         }
         got

@@ -353,3 +353,14 @@ pub fn test_certificates(dir: &Path) -> TestCerts {
         key: dir.join("leaf.key"),
     }
 }
+
+/// Runs a socket call again while a signal interrupts it (EINTR), as
+/// `read_exact` and `read_to_end` do themselves.
+pub fn retry_eintr<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
