@@ -138,6 +138,24 @@ impl Drop for ChunkHold {
     }
 }
 
+/// A [`ChunkHold`] that whichever comes first may end: the chunk being
+/// released by every route, or (filesystem storage) its file being
+/// synced, after which the input may treat the appends as safe.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedHold(std::sync::Arc<Mutex<Option<ChunkHold>>>);
+
+impl SharedHold {
+    pub fn new(hold: ChunkHold) -> Self {
+        SharedHold(std::sync::Arc::new(Mutex::new(Some(hold))))
+    }
+
+    /// Ends the hold, if it has not ended yet.
+    pub fn release(&self) {
+        let hold = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(hold);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ack::ChunkHold;
+use crate::ack::SharedHold;
 use crate::event::Events;
 use crate::memory::Lease;
+use crate::storage::StoredChunk;
 
 /// A chunk is sealed once its data reaches this size.
 pub const CHUNK_SIZE_LIMIT: usize = 2 * 1024 * 1024;
@@ -28,8 +29,19 @@ pub struct Chunk {
     sealed: Instant,
     // Held for its Drop: returns the bytes to the input's account.
     _lease: Option<Lease>,
-    // Held for its Drop: tells the input these appends are done.
-    _hold: Option<ChunkHold>,
+    /// Released on drop, if the chunk's file being synced has not
+    /// released it already: tells the input these appends are done.
+    hold: Option<SharedHold>,
+    /// The chunk's file, with filesystem storage.
+    stored: Option<StoredChunk>,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Some(hold) = &self.hold {
+            hold.release();
+        }
+    }
 }
 
 impl Chunk {
@@ -42,7 +54,8 @@ impl Chunk {
             records,
             sealed: Instant::now(),
             _lease: None,
-            _hold: None,
+            hold: None,
+            stored: None,
         }
     }
 
@@ -57,7 +70,8 @@ impl Chunk {
             records,
             sealed: self.sealed,
             _lease: None,
-            _hold: None,
+            hold: None,
+            stored: None,
         }
     }
 
@@ -67,7 +81,8 @@ impl Chunk {
         data: Vec<u8>,
         records: usize,
         lease: Lease,
-        hold: ChunkHold,
+        hold: Option<SharedHold>,
+        stored: Option<StoredChunk>,
     ) -> Self {
         Chunk {
             tag,
@@ -76,7 +91,18 @@ impl Chunk {
             records,
             sealed: Instant::now(),
             _lease: Some(lease),
-            _hold: Some(hold),
+            hold,
+            stored,
+        }
+    }
+
+    /// Tells the chunk's file, if it has one, that `output` is done with
+    /// it (delivered, or dropped for good); the file goes when its last
+    /// route is done. A route left pending at exit is delivered to at the
+    /// next start.
+    pub fn route_done(&self, output: &str) {
+        if let Some(stored) = &self.stored {
+            stored.route_done(output);
         }
     }
 

@@ -87,8 +87,10 @@ impl Supervisor {
             }
         };
         match Engine::build(config, &self.registry, self.shutdown.clone()) {
-            Ok(engine) => {
+            Ok(mut engine) => {
                 crate::logging::set_instances(engine.instance_logs());
+                // The running pipeline still owns the stored chunks.
+                engine.skip_backlog();
                 Some(engine)
             }
             Err(err) => {

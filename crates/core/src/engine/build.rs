@@ -14,6 +14,7 @@ use crate::plugin::{Input, Setup};
 use crate::registry::{Registry, FILTER_COMMON, INPUT_COMMON, OUTPUT_COMMON};
 use crate::router::Matcher;
 use crate::shutdown::Shutdown;
+use crate::storage::{StorageMetrics, Store};
 
 use super::emitter::Emitter;
 use super::input::{InputContext, InputParts};
@@ -40,6 +41,8 @@ pub struct InstanceMetrics {
     pub input_memory: Vec<Arc<Account>>,
     pub filters: Vec<(Arc<str>, Arc<FilterMetrics>)>,
     pub outputs: Vec<(Arc<str>, Arc<OutputMetrics>)>,
+    /// Filesystem storage's counters, when `storage.path` is set.
+    pub storage: Option<Arc<StorageMetrics>>,
 }
 
 /// A built pipeline, not yet running.
@@ -52,6 +55,12 @@ pub struct Engine {
     pub(crate) shutdown: Shutdown,
     pub(crate) metrics: InstanceMetrics,
     pub(crate) instance_logs: Vec<InstanceLog>,
+    /// Filesystem storage, when `storage.path` is set.
+    pub(crate) store: Option<Arc<Store>>,
+    /// Whether the run delivers the chunk files an earlier run left (only
+    /// the first pipeline of a process does).
+    pub(crate) replay_backlog: bool,
+    pub(crate) pipeline: Arc<Pipeline>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -130,6 +139,10 @@ fn emitters(
             routable: true,
             account,
             metrics: input_metrics,
+            // TODO: events a filter held back (multiline, rewrite_tag)
+            // are kept in memory even when their input stores to disk,
+            // because an emitter is not tied to one input's storage type.
+            store: None,
         };
         let ctx = InputContext::new(parts, Arc::clone(pipeline), shutdown.clone());
         emitters.push(Emitter {
@@ -166,8 +179,22 @@ impl Engine {
             config: Arc::clone(&config),
             shutdown: shutdown.clone(),
         };
-        let mut names = Names::default();
-        let mut metrics = InstanceMetrics::default();
+        let store =
+            match &service.storage {
+                Some(settings) => Some(Store::open(settings.clone()).map_err(|e| {
+                    ConfigError::new(format!("cannot start the storage writer; {e}"))
+                })?),
+                None => None,
+            };
+        // Numbered per kind, as Fluent Bit does: `tcp.0` can name both an
+        // input and an output.
+        let mut filter_names = Names::default();
+        let mut output_names = Names::default();
+        let mut input_names = Names::default();
+        let mut metrics = InstanceMetrics {
+            storage: store.as_ref().map(|s| Arc::clone(s.metrics())),
+            ..InstanceMetrics::default()
+        };
         let mut instance_logs = Vec::new();
 
         let mut filters = Vec::new();
@@ -179,7 +206,7 @@ impl Engine {
             let cfg = PluginConfig::new(
                 section,
                 spec.name,
-                names.next(spec.name),
+                filter_names.next(spec.name),
                 &[FILTER_COMMON, spec.properties],
             )?;
             let matcher = matcher(&cfg)?.unwrap_or_else(|| {
@@ -211,7 +238,7 @@ impl Engine {
             let cfg = PluginConfig::new(
                 section,
                 spec.name,
-                names.next(spec.name),
+                output_names.next(spec.name),
                 &[OUTPUT_COMMON, spec.properties],
             )?;
             let matcher = match matcher(&cfg)? {
@@ -256,7 +283,7 @@ impl Engine {
             let cfg = PluginConfig::new(
                 section,
                 spec.name,
-                names.next(spec.name),
+                input_names.next(spec.name),
                 &[INPUT_COMMON, spec.properties],
             )?;
             let instance: Arc<str> = cfg.instance.as_str().into();
@@ -264,7 +291,7 @@ impl Engine {
                 .str("tag")
                 .map(Arc::from)
                 .unwrap_or_else(|| Arc::clone(&instance));
-            check_storage_type(&cfg)?;
+            let on_disk = check_storage_type(&cfg, store.is_some())?;
             let limit = cfg.size("mem_buf_limit").unwrap_or(0) as usize;
             let account = Account::new(Arc::clone(&instance), limit);
             let input_metrics = Arc::new(InputMetrics::default());
@@ -280,6 +307,7 @@ impl Engine {
                 routable: cfg.bool("routable"),
                 account: Arc::clone(&account),
                 metrics: input_metrics,
+                store: store.clone().filter(|_| on_disk),
             };
             let ctx = InputContext::new(parts, Arc::clone(&pipeline), shutdown.clone());
             inputs.push(InputInstance {
@@ -298,6 +326,9 @@ impl Engine {
             shutdown,
             metrics,
             instance_logs,
+            store,
+            replay_backlog: true,
+            pipeline,
         })
     }
 
@@ -319,26 +350,35 @@ impl Engine {
     pub fn shutdown_handle(&self) -> Shutdown {
         self.shutdown.clone()
     }
+
+    /// Leaves the chunk files an earlier pipeline wrote alone: a pipeline
+    /// built by a hot reload runs beside the one it replaces, which still
+    /// delivers them.
+    pub fn skip_backlog(&mut self) {
+        self.replay_backlog = false;
+    }
 }
 
-/// `storage.type` must name a buffer sluice knows.
+/// `storage.type` must name a buffer sluice knows; says whether the
+/// input's chunks go to disk.
 ///
-/// TODO: `filesystem` buffers in memory, with a warning, until the engine
-/// writes chunks through `storage::chunk_file`; refusing it would stop
-/// Fluent Bit configurations that set it from loading at all.
-fn check_storage_type(cfg: &PluginConfig) -> Result<(), ConfigError> {
+/// `filesystem` without a `storage.path` buffers in memory, with a
+/// warning, as Fluent Bit does: refusing it would stop such a
+/// configuration from loading at all.
+fn check_storage_type(cfg: &PluginConfig, have_path: bool) -> Result<bool, ConfigError> {
     match cfg
         .str("storage.type")
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        None | Some("memory") => Ok(()),
+        None | Some("memory") => Ok(false),
+        Some("filesystem") if have_path => Ok(true),
         Some("filesystem") => {
             tracing::warn!(
                 input = %cfg.instance,
-                "storage.type filesystem is not supported yet; this input buffers in memory"
+                "storage.type filesystem needs storage.path in [SERVICE]; this input buffers in memory"
             );
-            Ok(())
+            Ok(false)
         }
         Some(other) => Err(cfg.error(
             "storage.type",

@@ -15,12 +15,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::ack::{Checkpoint, ChunkHold, Progress};
+use crate::ack::{Checkpoint, ChunkHold, Progress, SharedHold};
 use crate::chunk::{Chunk, CHUNK_SIZE_LIMIT};
 use crate::event::{Event, Events};
 use crate::memory::Account;
 use crate::metrics::InputMetrics;
 use crate::shutdown::Shutdown;
+use crate::storage::store::FileHandle;
+use crate::storage::Store;
 
 use super::pipeline::Pipeline;
 
@@ -32,15 +34,29 @@ struct OpenChunk {
     records: usize,
     /// The checkpoint of the append that opened it.
     first: u64,
+    /// Its file, with filesystem storage.
+    file: Option<FileHandle>,
+}
+
+/// What sealing takes out of an open chunk.
+struct Sealing {
+    tag: Arc<str>,
+    data: Vec<u8>,
+    records: usize,
+    first: u64,
+    file: Option<FileHandle>,
 }
 
 impl OpenChunk {
-    /// Takes the data out, leaving the chunk empty for the next events.
-    fn take(&mut self) -> (Vec<u8>, usize) {
-        (
-            std::mem::take(&mut self.data),
-            std::mem::take(&mut self.records),
-        )
+    /// Takes the events out, leaving the chunk empty for the next ones.
+    fn take(&mut self) -> Sealing {
+        Sealing {
+            tag: Arc::clone(&self.tag),
+            data: std::mem::take(&mut self.data),
+            records: std::mem::take(&mut self.records),
+            first: self.first,
+            file: self.file.take(),
+        }
     }
 }
 
@@ -54,6 +70,8 @@ struct Shared {
     open: Mutex<HashMap<Box<str>, OpenChunk>>,
     pipeline: Arc<Pipeline>,
     shutdown: Shutdown,
+    /// Filesystem storage, for `storage.type filesystem`.
+    store: Option<Arc<Store>>,
     /// Tasks the input started besides its own (one per connection).
     tasks: Mutex<JoinSet<()>>,
 }
@@ -81,6 +99,7 @@ pub(crate) struct InputParts {
     pub routable: bool,
     pub account: Arc<Account>,
     pub metrics: Arc<InputMetrics>,
+    pub store: Option<Arc<Store>>,
 }
 
 impl InputContext {
@@ -96,6 +115,7 @@ impl InputContext {
                 open: Mutex::new(HashMap::new()),
                 pipeline,
                 shutdown,
+                store: parts.store,
                 tasks: Mutex::new(JoinSet::new()),
             }),
         }
@@ -266,6 +286,7 @@ impl InputContext {
                 data: Vec::new(),
                 records: 0,
                 first: 0,
+                file: None,
             };
             open.insert(tag.into(), chunk);
         }
@@ -275,16 +296,29 @@ impl InputContext {
         let seq = shared.progress.begin(chunk.records == 0);
         if chunk.records == 0 {
             chunk.first = seq;
+            chunk.file = self.create_file(tag);
         }
         chunk.data.extend_from_slice(data);
         chunk.records += records;
+        if let Some(file) = &chunk.file {
+            file.append(data);
+        }
         if chunk.data.len() >= CHUNK_SIZE_LIMIT {
-            let tag = Arc::clone(&chunk.tag);
-            let first = chunk.first;
-            let (data, records) = chunk.take();
-            self.seal(tag, data, records, first);
+            self.seal(chunk.take());
         }
         Checkpoint(seq)
+    }
+
+    /// Starts the file of a new chunk of `tag`, with filesystem storage
+    /// and some output to owe it to.
+    fn create_file(&self, tag: &str) -> Option<FileHandle> {
+        let shared = &*self.inner;
+        let store = shared.store.as_ref().filter(|_| shared.routable)?;
+        let routes = shared.pipeline.route_names(tag);
+        if routes.is_empty() {
+            return None;
+        }
+        Some(store.create(&shared.name, tag, routes))
     }
 
     /// Seals every open chunk; the engine calls this on each flush tick
@@ -293,10 +327,7 @@ impl InputContext {
         let mut open = self.open();
         for chunk in open.values_mut() {
             if chunk.records > 0 {
-                let tag = Arc::clone(&chunk.tag);
-                let first = chunk.first;
-                let (data, records) = chunk.take();
-                self.seal(tag, data, records, first);
+                self.seal(chunk.take());
             }
         }
         // Tags come and go (one per file, per sender): forget the idle ones.
@@ -309,21 +340,30 @@ impl InputContext {
         let mut open = self.open();
         for chunk in open.values_mut() {
             if chunk.records > 0 && chunk.first <= cp.0 {
-                let tag = Arc::clone(&chunk.tag);
-                let first = chunk.first;
-                let (data, records) = chunk.take();
-                self.seal(tag, data, records, first);
+                self.seal(chunk.take());
             }
         }
     }
 
     /// Turns an open chunk into a sealed one and routes it. Called with
     /// the open-chunk lock held, which keeps chunks in order.
-    fn seal(&self, tag: Arc<str>, data: Vec<u8>, records: usize, first: u64) {
+    ///
+    /// A chunk with a file tells its input its appends are safe once the
+    /// file is synced; otherwise once every route is done with it.
+    fn seal(&self, open: Sealing) {
         let shared = &*self.inner;
-        let lease = shared.account.lease(data.len());
-        let hold = ChunkHold::new(Arc::clone(&shared.progress), first);
-        let chunk = Chunk::leased(tag, Arc::clone(&shared.name), data, records, lease, hold);
+        let lease = shared.account.lease(open.data.len());
+        let hold = SharedHold::new(ChunkHold::new(Arc::clone(&shared.progress), open.first));
+        let stored = open.file.map(|f| f.seal(Some(hold.clone())));
+        let chunk = Chunk::leased(
+            open.tag,
+            Arc::clone(&shared.name),
+            open.data,
+            open.records,
+            lease,
+            Some(hold),
+            stored,
+        );
         if !shared.routable {
             return;
         }

@@ -7,6 +7,7 @@
 //! chunks every `Flush` seconds; it ends when a stop is asked for or every
 //! input has finished, after draining what is still queued.
 
+mod backlog;
 mod build;
 mod emitter;
 mod input;

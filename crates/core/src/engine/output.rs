@@ -47,10 +47,16 @@ pub(crate) struct OutputShared {
 /// Where chunks for one output are queued.
 #[derive(Clone)]
 pub(crate) struct OutputHandle {
+    name: Arc<str>,
     tx: mpsc::UnboundedSender<Task>,
 }
 
 impl OutputHandle {
+    /// The output's instance name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
     pub fn enqueue(&self, chunk: Arc<Chunk>) {
         // The receiver lives as long as the engine; a send after it is
         // gone only happens at exit, where the chunk is reported anyway.
@@ -70,7 +76,8 @@ pub(crate) fn queue(shared: Arc<OutputShared>) -> (OutputHandle, OutputRunner) {
         rx,
         tx: tx.downgrade(),
     };
-    (OutputHandle { tx }, runner)
+    let name = Arc::clone(&runner.shared.name);
+    (OutputHandle { name, tx }, runner)
 }
 
 pub(crate) struct OutputRunner {
@@ -109,7 +116,10 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
     let verdict = shared.plugin.flush(chunk).await;
     report_connections(shared);
     match verdict {
-        Verdict::Ok => delivered(shared, chunk, chunk.records(), chunk.size()),
+        Verdict::Ok => {
+            delivered(shared, chunk, chunk.records(), chunk.size());
+            task.chunk.route_done(&shared.name);
+        }
         Verdict::Retry(reason) => {
             shared.metrics.errors.inc();
             retry_later(shared, task, tx, &reason)
@@ -124,6 +134,7 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
                 %reason,
                 "flush failed for good, chunk dropped for this output"
             );
+            task.chunk.route_done(&shared.name);
         }
     }
 }
@@ -173,6 +184,7 @@ fn partly_delivered(
         );
     }
     if partial.retry_records == 0 {
+        task.chunk.route_done(&shared.name);
         return;
     }
     let narrowed = chunk.narrowed(partial.retry, partial.retry_records);
@@ -200,6 +212,7 @@ fn retry_later(
             %reason,
             "retries exhausted, chunk dropped for this output"
         );
+        task.chunk.route_done(&shared.name);
         return;
     }
     shared.metrics.retries.inc();

@@ -96,6 +96,28 @@ impl Pipeline {
         held
     }
 
+    /// The instance names of the outputs `tag` routes to: the routes a
+    /// chunk file owes.
+    pub fn route_names(&self, tag: &str) -> Arc<[Arc<str>]> {
+        let routes = self.output_routes.route(tag);
+        routes
+            .iter()
+            .map(|&i| Arc::clone(self.outputs[i].name()))
+            .collect()
+    }
+
+    /// The position of the output named `name`.
+    pub fn output_index(&self, name: &str) -> Option<usize> {
+        self.outputs.iter().position(|o| &**o.name() == name)
+    }
+
+    /// Queues a chunk read back from disk on the outputs it still owes.
+    pub fn dispatch_to(&self, chunk: Arc<Chunk>, outputs: &[usize]) {
+        for &i in outputs {
+            self.outputs[i].enqueue(Arc::clone(&chunk));
+        }
+    }
+
     /// Queues a sealed chunk on every output its tag routes to. A chunk
     /// no output wants is released at once.
     pub fn dispatch(&self, chunk: Arc<Chunk>) {

@@ -11,6 +11,7 @@ use super::build::Engine;
 use super::input::InputContext;
 use crate::memory::Account;
 use crate::shutdown::Shutdown;
+use crate::storage::Store;
 
 /// What was left when the engine stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,6 +51,9 @@ impl Engine {
             outputs,
             emitters,
             shutdown,
+            store,
+            replay_backlog,
+            pipeline,
             ..
         } = self;
         let plugins: Vec<_> = outputs.iter().map(|(s, _)| Arc::clone(&s.plugin)).collect();
@@ -62,6 +66,20 @@ impl Engine {
         let mut accounts: Vec<Arc<Account>> =
             inputs.iter().map(|i| Arc::clone(&i.account)).collect();
         accounts.extend(emitters.iter().map(|e| e.ctx.account()));
+        if let Some(store) = store.as_ref().filter(|_| replay_backlog) {
+            let account = Account::new(
+                Arc::from(super::backlog::BACKLOG_ACCOUNT),
+                store.settings().backlog_mem_limit,
+            );
+            accounts.push(Arc::clone(&account));
+            tokio::spawn(super::backlog::replay(
+                Arc::clone(store),
+                Arc::clone(&pipeline),
+                account,
+                shutdown.clone(),
+            ));
+        }
+        drop(pipeline);
         let emitter_tasks: Vec<_> = emitters
             .iter()
             .map(|e| tokio::spawn(e.clone().run()))
@@ -122,7 +140,8 @@ impl Engine {
                 let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
                 let grace = service.grace;
                 return Ended::Replaced(tokio::spawn(async move {
-                    let report = finish(&accounts, &shutdown, deadline, grace, plugins).await;
+                    let report =
+                        finish(&accounts, &shutdown, deadline, grace, plugins, store).await;
                     // The contexts hold the output queues open: retries
                     // scheduled during the drain must find them there.
                     drop(contexts);
@@ -130,7 +149,17 @@ impl Engine {
                 }));
             }
         };
-        Ended::Finished(finish(&accounts, &shutdown, deadline, service.grace, plugins).await)
+        Ended::Finished(
+            finish(
+                &accounts,
+                &shutdown,
+                deadline,
+                service.grace,
+                plugins,
+                store,
+            )
+            .await,
+        )
     }
 }
 
@@ -156,15 +185,27 @@ async fn finish(
     deadline: Option<Instant>,
     grace: Duration,
     plugins: Vec<Arc<dyn crate::plugin::Output>>,
+    store: Option<Arc<Store>>,
 ) -> Report {
     let report = drain(accounts, shutdown, deadline, grace).await;
     for plugin in plugins {
         plugin.shutdown().await;
     }
+    // Every seal and route mark reaches the disk before the process ends.
+    if let Some(store) = &store {
+        store.flushed().await;
+    }
+    let on_disk = store.as_ref().map_or(0, |s| s.metrics().files.get());
+    if on_disk > 0 {
+        tracing::warn!(
+            files = on_disk,
+            "chunk files not yet delivered are kept for the next start"
+        );
+    }
     if report.undelivered_bytes > 0 {
         tracing::error!(
             bytes = report.undelivered_bytes,
-            "chunks not delivered before exit (memory storage: lost)"
+            "chunks not delivered before exit (those of memory-storage inputs are lost)"
         );
     } else {
         tracing::info!("all chunks delivered");

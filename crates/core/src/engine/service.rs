@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use crate::config::{ConfigError, PluginConfig, PropKind, Property, Section};
+use crate::storage::chunk_file::SyncMode;
+use crate::storage::StoreSettings;
 
 use super::log_settings::{parse_level, LogLevel};
 use super::retry::Backoff;
@@ -225,7 +227,7 @@ pub const SERVICE_PROPS: &[Property] = &[
 ];
 
 /// Keys accepted for compatibility whose feature sluice lacks so far.
-const NOT_YET: &[&str] = &["streams_file", "plugins_file", "storage.path"];
+const NOT_YET: &[&str] = &["streams_file", "plugins_file"];
 
 /// The settings the engine uses.
 #[derive(Debug, Clone)]
@@ -247,6 +249,8 @@ pub struct ServiceConfig {
     pub hot_reload_timeout: Duration,
     /// `storage.metrics`: serve `/api/v1/storage`.
     pub storage_metrics: bool,
+    /// Filesystem storage, when `storage.path` is set.
+    pub storage: Option<StoreSettings>,
 }
 
 /// `HTTP_Listen` and `HTTP_Port`.
@@ -320,7 +324,9 @@ impl ServiceConfig {
             retry_failures: count("hc_retry_failure_count")?,
             period: Duration::from_secs(period as u64),
         };
+        let storage = storage_settings(&cfg)?;
         Ok(ServiceConfig {
+            storage,
             http,
             health,
             hot_reload: cfg.bool("hot_reload"),
@@ -334,4 +340,32 @@ impl ServiceConfig {
             backoff,
         })
     }
+}
+
+/// The `storage.*` settings, when `storage.path` is set.
+fn storage_settings(cfg: &PluginConfig) -> Result<Option<StoreSettings>, ConfigError> {
+    let Some(root) = cfg.str("storage.path") else {
+        return Ok(None);
+    };
+    let sync = match cfg
+        .str("storage.sync")
+        .unwrap_or("normal")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "normal" => SyncMode::Normal,
+        "full" => SyncMode::Full,
+        other => return Err(cfg.error("storage.sync", format!("'{other}' is not normal or full"))),
+    };
+    // TODO: storage.max_chunks_up is accepted but only the backlog's
+    // memory (storage.backlog.mem_limit) bounds replay, because live
+    // chunks stay in memory until delivered (Mem_Buf_Limit bounds them);
+    // moving sealed chunks down to disk under a long outage is not done.
+    let backlog = cfg.size("storage.backlog.mem_limit").unwrap_or(100 << 20);
+    Ok(Some(StoreSettings {
+        root: root.into(),
+        sync,
+        delete_irrecoverable: cfg.bool("storage.delete_irrecoverable_chunks"),
+        backlog_mem_limit: usize::try_from(backlog).unwrap_or(usize::MAX).max(1),
+    }))
 }

@@ -15,7 +15,8 @@
 //! blocking threads.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The first bytes of every chunk file.
@@ -169,6 +170,19 @@ impl ChunkWriter {
         &self.path
     }
 
+    /// Appends a frame already encoded with [`encode_frame`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`ChunkWriter::append`].
+    pub fn append_frame(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.file.write_all(frame)?;
+        if self.sync == SyncMode::Full {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+
     /// Appends whole events as one frame.
     ///
     /// # Errors
@@ -178,7 +192,8 @@ impl ChunkWriter {
     pub fn append(&mut self, events: &[u8]) -> io::Result<()> {
         self.frame.clear();
         encode_frame(&mut self.frame, events);
-        self.file.seek(SeekFrom::End(0))?;
+        // The cursor is at the end: the header and every earlier frame
+        // were written through it, and in-place updates do not move it.
         self.file.write_all(&self.frame)?;
         if self.sync == SyncMode::Full {
             self.file.sync_data()?;
@@ -211,9 +226,25 @@ impl ChunkWriter {
     }
 
     fn write_at(&mut self, at: u64, byte: u8) -> io::Result<()> {
-        self.file.seek(SeekFrom::Start(at))?;
-        self.file.write_all(&[byte])
+        // Positioned, so the cursor stays at the end for the next frame.
+        self.file.write_all_at(&[byte], at)
     }
+}
+
+/// The offset of each route's state byte in a file with `header`.
+pub fn route_offsets(header: &ChunkHeader) -> Vec<usize> {
+    encode_header(header).1
+}
+
+/// Marks a route done in the file at `path`, closed since it was
+/// sealed; `offset` is from [`route_offsets`].
+///
+/// # Errors
+///
+/// The file cannot be opened or written.
+pub fn mark_route_done(path: &Path, offset: usize) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.write_all_at(&[RouteState::Done as u8], offset as u64)
 }
 
 /// Reads a chunk file's bytes. A torn last frame is left out quietly;

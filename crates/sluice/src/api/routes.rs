@@ -268,8 +268,9 @@ pub fn metrics_json(m: &InstanceMetrics) -> Value {
     json!({"input": input, "filter": filter, "output": output})
 }
 
-/// `/api/v1/storage`: chunks and memory per input. Every chunk is in
-/// memory until filesystem storage exists, so the `fs_*` counts are 0.
+/// `/api/v1/storage`: chunks and memory per input. A filesystem chunk
+/// stays in memory as well until delivered, so every one is `up`; the
+/// `filesystem` object (sluice's own) counts the store's work.
 fn storage_json(m: &InstanceMetrics) -> Value {
     let total: usize = m.input_memory.iter().map(|a| a.chunks()).sum();
     let mut inputs = Map::new();
@@ -292,18 +293,29 @@ fn storage_json(m: &InstanceMetrics) -> Value {
             }),
         );
     }
-    json!({
+    let files = m.storage.as_ref().map_or(0, |s| s.files.get()) as usize;
+    let mut out = json!({
         "storage_layer": {
             "chunks": {
-                "total_chunks": total,
-                "mem_chunks": total,
-                "fs_chunks": 0,
-                "fs_chunks_up": 0,
+                "total_chunks": total.max(files),
+                "mem_chunks": total.saturating_sub(files),
+                "fs_chunks": files,
+                "fs_chunks_up": files,
                 "fs_chunks_down": 0,
             }
         },
         "input_chunks": inputs,
-    })
+    });
+    if let Some(s) = &m.storage {
+        out["filesystem"] = json!({
+            "files": s.files.get(),
+            "created": s.created.get(),
+            "write_errors": s.write_errors.get(),
+            "replayed": s.replayed.get(),
+            "quarantined": s.quarantined.get(),
+        });
+    }
+    out
 }
 
 fn names<T>(instances: &[(Arc<str>, T)]) -> Vec<String> {

@@ -1,0 +1,495 @@
+//! The store: where chunks of `storage.type filesystem` inputs are written,
+//! and the thread that writes them.
+//!
+//! Inputs must not block on the disk, so every file operation is a
+//! message to one writer thread, handled in the order sent: create a
+//! chunk's file when its first event is appended, add a frame per append,
+//! seal and sync it, mark a route done, delete it when the last route is
+//! done. Once a sealed chunk is synced, its input is told the appends in
+//! it are safe (tail saves its offset, forward answers its ack) without
+//! waiting for delivery.
+//!
+//! A failed write (a full disk, a removed directory) is logged and
+//! counted, and the chunk goes on in memory only: its file is removed so
+//! that a later start does not deliver a partial copy, and its input
+//! learns it is safe only once it is delivered, as with memory storage.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::ack::SharedHold;
+use crate::metrics::{Counter, Gauge};
+
+use super::chunk_file::{self, ChunkHeader, ChunkWriter, RouteState, SyncMode};
+
+/// The file name ending of chunk files.
+pub const CHUNK_SUFFIX: &str = "chunk";
+
+/// The folder under `storage.path` that damaged files are moved to.
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+/// The `[SERVICE]` storage settings.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// `storage.path`.
+    pub root: PathBuf,
+    /// `storage.sync`.
+    pub sync: SyncMode,
+    /// `storage.delete_irrecoverable_chunks`: delete damaged files
+    /// instead of moving them aside.
+    pub delete_irrecoverable: bool,
+    /// `storage.backlog.mem_limit`: memory for chunks replayed at start.
+    pub backlog_mem_limit: usize,
+}
+
+/// Counters of the store, for logs and `/api/v1/storage`.
+#[derive(Debug, Default)]
+pub struct StorageMetrics {
+    /// Chunk files on disk that still owe some route.
+    pub files: Gauge,
+    /// Chunk files created.
+    pub created: Counter,
+    /// Chunk writes that failed (the chunk then lives in memory only).
+    pub write_errors: Counter,
+    /// Chunks read back from an earlier run.
+    pub replayed: Counter,
+    /// Damaged files moved aside (or deleted).
+    pub quarantined: Counter,
+}
+
+/// A message to the writer thread.
+enum Op {
+    Create {
+        id: u64,
+        path: PathBuf,
+        header: ChunkHeader,
+    },
+    Append {
+        id: u64,
+        frame: Vec<u8>,
+    },
+    Seal {
+        id: u64,
+        hold: Option<SharedHold>,
+    },
+    /// A file read back at start-up, with its routes still pending.
+    Adopt {
+        id: u64,
+        path: PathBuf,
+        route_offsets: Vec<usize>,
+        pending: usize,
+    },
+    RouteDone {
+        id: u64,
+        route: usize,
+    },
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Filesystem storage of one pipeline.
+pub struct Store {
+    settings: StoreSettings,
+    tx: Mutex<mpsc::Sender<Op>>,
+    /// Names files: the store's start time, then a counter, so names
+    /// sort by creation across runs.
+    stem: u128,
+    next: AtomicU64,
+    metrics: Arc<StorageMetrics>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.settings.root)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Starts the writer thread. Nothing is created on disk until the
+    /// first chunk is.
+    ///
+    /// # Errors
+    ///
+    /// The thread cannot be started.
+    pub fn open(settings: StoreSettings) -> io::Result<Arc<Self>> {
+        let (tx, rx) = mpsc::channel();
+        let metrics = Arc::new(StorageMetrics::default());
+        let writer = Writer {
+            sync: settings.sync,
+            files: HashMap::new(),
+            metrics: Arc::clone(&metrics),
+            failing: false,
+        };
+        std::thread::Builder::new()
+            .name("sluice-storage".into())
+            .spawn(move || writer.run(rx))?;
+        let stem = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        Ok(Arc::new(Store {
+            settings,
+            tx: Mutex::new(tx),
+            stem,
+            next: AtomicU64::new(1),
+            metrics,
+        }))
+    }
+
+    pub fn settings(&self) -> &StoreSettings {
+        &self.settings
+    }
+
+    pub fn metrics(&self) -> &Arc<StorageMetrics> {
+        &self.metrics
+    }
+
+    fn send(&self, op: Op) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        // The writer thread only ends when every sender is gone.
+        let _ = tx.send(op);
+    }
+
+    /// A fresh file path for a chunk of `input`.
+    pub(crate) fn new_path(&self, input: &str) -> (u64, PathBuf) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{:020}-{id:010}.{CHUNK_SUFFIX}", self.stem);
+        (id, self.settings.root.join(dir_name(input)).join(name))
+    }
+
+    /// Starts the file of a new chunk of `input` with `tag`, owed to
+    /// `routes` (output instance names).
+    pub(crate) fn create(
+        self: &Arc<Self>,
+        input: &str,
+        tag: &str,
+        routes: Arc<[Arc<str>]>,
+    ) -> FileHandle {
+        let (id, path) = self.new_path(input);
+        let header = ChunkHeader {
+            tag: tag.to_owned(),
+            input: input.to_owned(),
+            routes: routes
+                .iter()
+                .map(|r| (r.to_string(), RouteState::Pending))
+                .collect(),
+            sealed: false,
+        };
+        self.send(Op::Create { id, path, header });
+        FileHandle {
+            store: Arc::clone(self),
+            id,
+            routes,
+        }
+    }
+
+    /// Waits until every message sent so far has been handled: at exit,
+    /// so each sealed chunk is on disk before the process ends.
+    pub async fn flushed(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Op::Barrier(tx));
+        let _ = rx.await;
+    }
+
+    /// Takes over a file read back at start-up; `routes` are all of its
+    /// header's routes, of which `pending` are still owed.
+    pub(crate) fn adopt(
+        self: &Arc<Self>,
+        path: PathBuf,
+        header: &ChunkHeader,
+        pending: usize,
+    ) -> FileHandle {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let route_offsets = chunk_file::route_offsets(header);
+        self.send(Op::Adopt {
+            id,
+            path,
+            route_offsets,
+            pending,
+        });
+        FileHandle {
+            store: Arc::clone(self),
+            id,
+            routes: header
+                .routes
+                .iter()
+                .map(|(name, _)| Arc::from(name.as_str()))
+                .collect(),
+        }
+    }
+}
+
+/// A folder name for an input's chunks: its instance name, with anything
+/// that could leave the folder replaced.
+fn dir_name(input: &str) -> String {
+    input
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_owned()
+}
+
+/// The file of one chunk, as the input writing it sees it.
+#[derive(Debug)]
+pub(crate) struct FileHandle {
+    store: Arc<Store>,
+    id: u64,
+    routes: Arc<[Arc<str>]>,
+}
+
+impl FileHandle {
+    /// Adds one frame of events.
+    pub fn append(&self, events: &[u8]) {
+        let mut frame = Vec::with_capacity(events.len() + 8);
+        chunk_file::encode_frame(&mut frame, events);
+        self.store.send(Op::Append { id: self.id, frame });
+    }
+
+    /// Seals the file; once it is synced, `hold` is released.
+    pub fn seal(self, hold: Option<SharedHold>) -> StoredChunk {
+        self.store.send(Op::Seal { id: self.id, hold });
+        StoredChunk(self)
+    }
+
+    /// The handle of a file that was sealed in an earlier run.
+    pub fn into_sealed(self) -> StoredChunk {
+        StoredChunk(self)
+    }
+}
+
+/// The file of a sealed chunk, held by the chunk.
+#[derive(Debug)]
+pub struct StoredChunk(FileHandle);
+
+impl StoredChunk {
+    /// Marks the route to `output` done; the file is deleted once every
+    /// route is.
+    pub fn route_done(&self, output: &str) {
+        let h = &self.0;
+        match h.routes.iter().position(|r| &**r == output) {
+            Some(route) => h.store.send(Op::RouteDone { id: h.id, route }),
+            None => tracing::debug!(output, "route not in the chunk file; nothing to mark"),
+        }
+    }
+}
+
+/// One file the writer knows.
+struct Entry {
+    path: PathBuf,
+    /// Open while the chunk takes appends.
+    file: Option<ChunkWriter>,
+    route_offsets: Vec<usize>,
+    pending: usize,
+    /// A write failed: the chunk lives in memory only.
+    failed: bool,
+}
+
+struct Writer {
+    sync: SyncMode,
+    files: HashMap<u64, Entry>,
+    metrics: Arc<StorageMetrics>,
+    /// The last write failed; the next success is logged.
+    failing: bool,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Op>) {
+        while let Ok(op) = rx.recv() {
+            self.handle(op);
+        }
+    }
+
+    fn handle(&mut self, op: Op) {
+        match op {
+            Op::Create { id, path, header } => {
+                let pending = header.routes.len();
+                let route_offsets = chunk_file::route_offsets(&header);
+                let result = path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| ChunkWriter::create(&path, &header, self.sync));
+                let mut entry = Entry {
+                    path,
+                    file: None,
+                    route_offsets,
+                    pending,
+                    failed: false,
+                };
+                match result {
+                    Ok(file) => {
+                        entry.file = Some(file);
+                        self.metrics.created.inc();
+                        self.metrics.files.set(self.metrics.files.get() + 1);
+                    }
+                    Err(err) => {
+                        entry.failed = true;
+                        self.failed(&entry.path, "create", &err);
+                        // A file created before the error holds nothing.
+                        let _ = std::fs::remove_file(&entry.path);
+                    }
+                }
+                self.files.insert(id, entry);
+            }
+            Op::Append { id, frame } => {
+                let Some(entry) = self.files.get_mut(&id) else {
+                    return;
+                };
+                let Some(file) = entry.file.as_mut().filter(|_| !entry.failed) else {
+                    return;
+                };
+                if let Err(err) = file.append_frame(&frame) {
+                    Self::abandon(entry);
+                    self.failed_entry(id, "append", &err);
+                }
+            }
+            Op::Seal { id, hold } => {
+                let Some(entry) = self.files.get_mut(&id) else {
+                    return;
+                };
+                if entry.failed {
+                    return;
+                }
+                let Some(mut file) = entry.file.take() else {
+                    return;
+                };
+                match file.seal() {
+                    Ok(()) => {
+                        // On disk: the input may count these appends as
+                        // safe now.
+                        if let Some(hold) = hold {
+                            hold.release();
+                        }
+                        if self.failing {
+                            self.failing = false;
+                            tracing::info!("chunk files are written again");
+                        }
+                    }
+                    Err(err) => {
+                        entry.file = Some(file);
+                        Self::abandon(entry);
+                        self.failed_entry(id, "seal", &err);
+                    }
+                }
+                self.finish_if_done(id);
+            }
+            Op::Adopt {
+                id,
+                path,
+                route_offsets,
+                pending,
+            } => {
+                self.metrics.files.set(self.metrics.files.get() + 1);
+                self.files.insert(
+                    id,
+                    Entry {
+                        path,
+                        file: None,
+                        route_offsets,
+                        pending,
+                        failed: false,
+                    },
+                );
+                self.finish_if_done(id);
+            }
+            Op::RouteDone { id, route } => {
+                let Some(entry) = self.files.get_mut(&id) else {
+                    return;
+                };
+                entry.pending = entry.pending.saturating_sub(1);
+                if entry.pending > 0 && !entry.failed {
+                    if let Some(&at) = entry.route_offsets.get(route) {
+                        if let Err(err) = chunk_file::mark_route_done(&entry.path, at) {
+                            // Left pending, the route is delivered to again
+                            // after a restart: a duplicate, not a loss.
+                            tracing::warn!(path = %entry.path.display(), error = %err, "cannot mark a chunk route done");
+                        }
+                    }
+                }
+                self.finish_if_done(id);
+            }
+            Op::Barrier(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Deletes a file every route is done with.
+    fn finish_if_done(&mut self, id: u64) {
+        let Some(entry) = self.files.get(&id) else {
+            return;
+        };
+        if entry.pending > 0 || entry.file.is_some() {
+            return;
+        }
+        let entry = self.files.remove(&id).expect("looked up above");
+        if entry.failed {
+            return;
+        }
+        self.metrics
+            .files
+            .set(self.metrics.files.get().saturating_sub(1));
+        if let Err(err) = std::fs::remove_file(&entry.path) {
+            if err.kind() != io::ErrorKind::NotFound {
+                tracing::warn!(path = %entry.path.display(), error = %err, "cannot delete a delivered chunk file");
+            }
+        }
+    }
+
+    /// Gives up on an entry's file: the chunk goes on in memory only.
+    fn abandon(entry: &mut Entry) {
+        entry.failed = true;
+        entry.file = None;
+        // A partial copy would be delivered again after a restart.
+        let _ = std::fs::remove_file(&entry.path);
+    }
+
+    fn failed_entry(&mut self, _id: u64, what: &str, err: &io::Error) {
+        self.metrics
+            .files
+            .set(self.metrics.files.get().saturating_sub(1));
+        self.failed_log(what, err);
+    }
+
+    fn failed(&mut self, path: &Path, what: &str, err: &io::Error) {
+        tracing::debug!(path = %path.display(), "chunk file failed");
+        self.failed_log(what, err);
+    }
+
+    fn failed_log(&mut self, what: &str, err: &io::Error) {
+        self.metrics.write_errors.inc();
+        if !self.failing {
+            self.failing = true;
+            tracing::error!(
+                operation = what,
+                error = %err,
+                "cannot write a chunk file; chunks stay in memory until it works again"
+            );
+        } else {
+            tracing::debug!(operation = what, error = %err, "chunk file write failed again");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_names_stay_inside_the_store() {
+        assert_eq!(dir_name("tail.0"), "tail.0");
+        assert_eq!(dir_name("../etc"), "_etc");
+        assert_eq!(dir_name("a/b c"), "a_b_c");
+    }
+}
