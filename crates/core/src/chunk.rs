@@ -96,6 +96,11 @@ impl Chunk {
         }
     }
 
+    /// Is the chunk kept in a file (filesystem storage)?
+    pub fn is_stored(&self) -> bool {
+        self.stored.is_some()
+    }
+
     /// Tells the chunk's file, if it has one, that `output` is done with
     /// it (delivered, or dropped for good); the file goes when its last
     /// route is done. A route left pending at exit is delivered to at the

@@ -18,6 +18,7 @@ use crate::storage::{StorageMetrics, Store};
 
 use super::emitter::Emitter;
 use super::input::{InputContext, InputParts};
+use super::limit::Ledger;
 use super::log_settings::InstanceLog;
 use super::output::{self, OutputRunner, OutputShared};
 use super::pipeline::{FilterInstance, Pipeline};
@@ -264,6 +265,10 @@ impl Engine {
                 retry_limit,
                 backoff: service.backoff,
                 workers: workers as usize,
+                ledger: cfg
+                    .size("storage.total_limit_size")
+                    .filter(|&n| n > 0)
+                    .map(|n| Ledger::new(usize::try_from(n).unwrap_or(usize::MAX))),
             });
             metrics
                 .outputs

@@ -11,6 +11,7 @@ mod backlog;
 mod build;
 mod emitter;
 mod input;
+mod limit;
 mod log_settings;
 mod output;
 mod pipeline;

@@ -15,6 +15,7 @@ use crate::chunk::Chunk;
 use crate::metrics::OutputMetrics;
 use crate::plugin::{Output, Partial, Verdict};
 
+use super::limit::{Evicted, Ledger, Slot};
 use super::retry::{Backoff, RetryLimit};
 
 /// One chunk's pending delivery to one output.
@@ -25,6 +26,8 @@ struct Task {
     narrowed: Option<Arc<Chunk>>,
     /// Retries already made.
     retries: u32,
+    /// Its place under `storage.total_limit_size`, when that is set.
+    slot: Option<Arc<Slot>>,
 }
 
 impl Task {
@@ -42,30 +45,66 @@ pub(crate) struct OutputShared {
     pub retry_limit: RetryLimit,
     pub backoff: Backoff,
     pub workers: usize,
+    /// `storage.total_limit_size`, for chunks kept on disk.
+    pub ledger: Option<Ledger>,
 }
 
 /// Where chunks for one output are queued.
 #[derive(Clone)]
 pub(crate) struct OutputHandle {
-    name: Arc<str>,
+    shared: Arc<OutputShared>,
     tx: mpsc::UnboundedSender<Task>,
 }
 
 impl OutputHandle {
     /// The output's instance name.
     pub fn name(&self) -> &Arc<str> {
-        &self.name
+        &self.shared.name
     }
 
     pub fn enqueue(&self, chunk: Arc<Chunk>) {
+        let shared = &*self.shared;
+        let slot = match &shared.ledger {
+            Some(ledger) if chunk.is_stored() => {
+                let (slot, evicted) = ledger.admit(&chunk);
+                for e in evicted {
+                    evict(shared, &e);
+                }
+                Some(slot)
+            }
+            _ => None,
+        };
         // The receiver lives as long as the engine; a send after it is
         // gone only happens at exit, where the chunk is reported anyway.
         let _ = self.tx.send(Task {
             chunk,
             narrowed: None,
             retries: 0,
+            slot,
         });
     }
+}
+
+/// Drops a chunk `storage.total_limit_size` pushed out, counted.
+fn evict(shared: &OutputShared, e: &Evicted) {
+    shared.metrics.dropped_records.add(e.records as u64);
+    tracing::warn!(
+        output = %shared.name,
+        tag = e.chunk.tag(),
+        records = e.records,
+        bytes = e.chunk.size(),
+        "storage.total_limit_size reached: oldest chunk dropped for this output"
+    );
+    e.chunk.route_done(&shared.name);
+}
+
+/// The output is done with the task's chunk: delivered, or dropped with
+/// a counted reason.
+fn finished(shared: &OutputShared, task: &Task) {
+    if let (Some(ledger), Some(slot)) = (&shared.ledger, &task.slot) {
+        ledger.release(slot);
+    }
+    task.chunk.route_done(&shared.name);
 }
 
 /// Creates the queue of an output; `run` consumes it.
@@ -76,8 +115,8 @@ pub(crate) fn queue(shared: Arc<OutputShared>) -> (OutputHandle, OutputRunner) {
         rx,
         tx: tx.downgrade(),
     };
-    let name = Arc::clone(&runner.shared.name);
-    (OutputHandle { name, tx }, runner)
+    let shared = Arc::clone(&runner.shared);
+    (OutputHandle { shared, tx }, runner)
 }
 
 pub(crate) struct OutputRunner {
@@ -110,6 +149,9 @@ impl OutputRunner {
 }
 
 async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<Task>) {
+    if task.slot.as_ref().is_some_and(|s| !s.start_flush()) {
+        return; // evicted by storage.total_limit_size, counted then
+    }
     let chunk = task.current();
     tracing::debug!(tag = chunk.tag(), records = chunk.records(), "flush");
     report_connections(shared);
@@ -118,7 +160,7 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
     match verdict {
         Verdict::Ok => {
             delivered(shared, chunk, chunk.records(), chunk.size());
-            task.chunk.route_done(&shared.name);
+            finished(shared, &task);
         }
         Verdict::Retry(reason) => {
             shared.metrics.errors.inc();
@@ -134,7 +176,7 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
                 %reason,
                 "flush failed for good, chunk dropped for this output"
             );
-            task.chunk.route_done(&shared.name);
+            finished(shared, &task);
         }
     }
 }
@@ -184,7 +226,7 @@ fn partly_delivered(
         );
     }
     if partial.retry_records == 0 {
-        task.chunk.route_done(&shared.name);
+        finished(shared, &task);
         return;
     }
     let narrowed = chunk.narrowed(partial.retry, partial.retry_records);
@@ -212,8 +254,11 @@ fn retry_later(
             %reason,
             "retries exhausted, chunk dropped for this output"
         );
-        task.chunk.route_done(&shared.name);
+        finished(shared, &task);
         return;
+    }
+    if let Some(slot) = &task.slot {
+        slot.wait_again(chunk.records());
     }
     shared.metrics.retries.inc();
     if task.retries == 0 {
