@@ -145,14 +145,21 @@ impl InputContext {
         Arc::clone(&self.inner.account)
     }
 
-    /// Is the input over its `Mem_Buf_Limit`?
+    /// Is the input over its `Mem_Buf_Limit`, or storing to a disk that
+    /// refuses writes?
     pub fn is_paused(&self) -> bool {
-        self.inner.account.is_paused()
+        self.inner.account.is_paused() || self.inner.store.as_ref().is_some_and(|s| s.is_failing())
     }
 
     /// Waits while the input is over its `Mem_Buf_Limit`. Inputs call this
     /// before each read, so a paused input stops reading its source.
+    ///
+    /// With filesystem storage it also waits while the disk refuses
+    /// writes, so nothing is read that cannot be stored.
     pub async fn ready(&self) {
+        if let Some(store) = &self.inner.store {
+            store.writable().await;
+        }
         self.inner.account.ready().await
     }
 

@@ -13,13 +13,18 @@
 //! counted, and the chunk goes on in memory only: its file is removed so
 //! that a later start does not deliver a partial copy, and its input
 //! learns it is safe only once it is delivered, as with memory storage.
+//! While writes fail, filesystem inputs are paused (their `ready()`
+//! waits), so nothing more is read than the disk can take; the writer
+//! probes the disk every second and resumes them once a write works.
 
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
 
 use crate::ack::SharedHold;
 use crate::metrics::{Counter, Gauge};
@@ -31,6 +36,20 @@ pub const CHUNK_SUFFIX: &str = "chunk";
 
 /// The folder under `storage.path` that damaged files are moved to.
 pub const QUARANTINE_DIR: &str = "quarantine";
+
+/// How often a failing store checks whether the disk takes writes again.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// How much a probe writes: a chunk's frames are written in pieces of
+/// about this size, so a probe that fits means appends fit again.
+const PROBE_BYTES: usize = 64 * 1024;
+
+/// Whether the disk takes writes, shared by the writer and the inputs.
+#[derive(Debug, Default)]
+struct Health {
+    failing: AtomicBool,
+    recovered: Notify,
+}
 
 /// The `[SERVICE]` storage settings.
 #[derive(Debug, Clone)]
@@ -99,6 +118,7 @@ pub struct Store {
     stem: u128,
     next: AtomicU64,
     metrics: Arc<StorageMetrics>,
+    health: Arc<Health>,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,20 +130,22 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Starts the writer thread. Nothing is created on disk until the
-    /// first chunk is.
+    /// Creates `storage.path` if needed and starts the writer thread.
     ///
     /// # Errors
     ///
-    /// The thread cannot be started.
+    /// The folder cannot be created, or the thread cannot be started.
     pub fn open(settings: StoreSettings) -> io::Result<Arc<Self>> {
+        std::fs::create_dir_all(&settings.root)?;
         let (tx, rx) = mpsc::channel();
         let metrics = Arc::new(StorageMetrics::default());
+        let health = Arc::new(Health::default());
         let writer = Writer {
             sync: settings.sync,
+            root: settings.root.clone(),
             files: HashMap::new(),
             metrics: Arc::clone(&metrics),
-            failing: false,
+            health: Arc::clone(&health),
         };
         std::thread::Builder::new()
             .name("sluice-storage".into())
@@ -138,7 +160,28 @@ impl Store {
             stem,
             next: AtomicU64::new(1),
             metrics,
+            health,
         }))
+    }
+
+    /// Is the disk refusing writes?
+    pub fn is_failing(&self) -> bool {
+        self.health.failing.load(Ordering::Acquire)
+    }
+
+    /// Waits while the disk refuses writes. Filesystem inputs call this
+    /// before each read, so a full disk pauses them instead of growing
+    /// memory with records that cannot be stored.
+    pub async fn writable(&self) {
+        loop {
+            let recovered = self.health.recovered.notified();
+            tokio::pin!(recovered);
+            recovered.as_mut().enable();
+            if !self.is_failing() {
+                return;
+            }
+            recovered.await;
+        }
     }
 
     pub fn settings(&self) -> &StoreSettings {
@@ -298,16 +341,49 @@ struct Entry {
 
 struct Writer {
     sync: SyncMode,
+    root: PathBuf,
     files: HashMap<u64, Entry>,
     metrics: Arc<StorageMetrics>,
-    /// The last write failed; the next success is logged.
-    failing: bool,
+    health: Arc<Health>,
 }
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Op>) {
-        while let Ok(op) = rx.recv() {
-            self.handle(op);
+        loop {
+            if self.failing() {
+                match rx.recv_timeout(PROBE_EVERY) {
+                    Ok(op) => self.handle(op),
+                    Err(mpsc::RecvTimeoutError::Timeout) => self.probe(),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(op) => self.handle(op),
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+
+    fn failing(&self) -> bool {
+        self.health.failing.load(Ordering::Acquire)
+    }
+
+    /// Writes and removes a scratch file: if that works, the disk has
+    /// room again and paused inputs go on.
+    fn probe(&mut self) {
+        let path = self.root.join(".probe");
+        let written = std::fs::write(&path, vec![0u8; PROBE_BYTES]);
+        let _ = std::fs::remove_file(&path);
+        if written.is_ok() {
+            self.recovered();
+        }
+    }
+
+    fn recovered(&mut self) {
+        if self.health.failing.swap(false, Ordering::AcqRel) {
+            tracing::info!("chunk files can be written again; filesystem inputs resume");
+            self.health.recovered.notify_waiters();
         }
     }
 
@@ -371,10 +447,7 @@ impl Writer {
                         if let Some(hold) = hold {
                             hold.release();
                         }
-                        if self.failing {
-                            self.failing = false;
-                            tracing::info!("chunk files are written again");
-                        }
+                        self.recovered();
                     }
                     Err(err) => {
                         entry.file = Some(file);
@@ -469,12 +542,11 @@ impl Writer {
 
     fn failed_log(&mut self, what: &str, err: &io::Error) {
         self.metrics.write_errors.inc();
-        if !self.failing {
-            self.failing = true;
+        if !self.health.failing.swap(true, Ordering::AcqRel) {
             tracing::error!(
                 operation = what,
                 error = %err,
-                "cannot write a chunk file; chunks stay in memory until it works again"
+                "cannot write a chunk file; filesystem inputs are paused and chunks already read stay in memory until it works again"
             );
         } else {
             tracing::debug!(operation = what, error = %err, "chunk file write failed again");
