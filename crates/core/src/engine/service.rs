@@ -227,7 +227,14 @@ pub const SERVICE_PROPS: &[Property] = &[
 ];
 
 /// Keys accepted for compatibility whose feature sluice lacks so far.
-const NOT_YET: &[&str] = &["streams_file", "plugins_file"];
+const NOT_YET: &[&str] = &[
+    "streams_file",
+    "plugins_file",
+    "storage.max_chunks_up",
+    "storage.keep.rejected",
+    "storage.rejected.path",
+    "storage.backlog.flush_on_shutdown",
+];
 
 /// The settings the engine uses.
 #[derive(Debug, Clone)]
