@@ -356,7 +356,7 @@ impl InputContext {
     /// the open-chunk lock held, which keeps chunks in order.
     ///
     /// A chunk with a file tells its input its appends are safe once the
-    /// file is synced; otherwise once every route is done with it.
+    /// sealed file is written; otherwise once every route is done with it.
     fn seal(&self, open: Sealing) {
         let shared = &*self.inner;
         let lease = shared.account.lease(open.data.len());

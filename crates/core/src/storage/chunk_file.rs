@@ -50,9 +50,9 @@ pub struct ChunkHeader {
 /// How often appends reach the disk (`storage.sync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncMode {
-    /// Written to the kernel on every append, synced when sealed.
+    /// Written to the kernel on every append; the kernel writes it back.
     Normal,
-    /// Synced on every append.
+    /// Synced on every append and when sealed.
     Full,
 }
 
@@ -201,15 +201,20 @@ impl ChunkWriter {
         Ok(())
     }
 
-    /// Marks the chunk sealed and syncs it: every append before is on
-    /// disk when this returns.
+    /// Marks the chunk sealed. With `storage.sync full` the file is
+    /// synced too, so every append before is on disk when this returns;
+    /// with `normal` it is with the kernel, which survives the process
+    /// crashing but not the machine losing power.
     ///
     /// # Errors
     ///
     /// The write or the sync failed.
     pub fn seal(&mut self) -> io::Result<()> {
         self.write_at(self.flags_at, FLAG_SEALED)?;
-        self.file.sync_data()
+        if self.sync == SyncMode::Full {
+            self.file.sync_data()?;
+        }
+        Ok(())
     }
 
     /// Records that route `index` (in the header's order) has ended.

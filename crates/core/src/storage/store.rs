@@ -4,10 +4,10 @@
 //! Inputs must not block on the disk, so every file operation is a
 //! message to one writer thread, handled in the order sent: create a
 //! chunk's file when its first event is appended, add a frame per append,
-//! seal and sync it, mark a route done, delete it when the last route is
-//! done. Once a sealed chunk is synced, its input is told the appends in
-//! it are safe (tail saves its offset, forward answers its ack) without
-//! waiting for delivery.
+//! seal it, mark a route done, delete it when the last route is done.
+//! Once a sealed chunk is written (and synced, with `storage.sync full`),
+//! its input is told the appends in it are safe (tail saves its offset,
+//! forward answers its ack) without waiting for delivery.
 //!
 //! A failed write (a full disk, a removed directory) is logged and
 //! counted, and the chunk goes on in memory only: its file is removed so
@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -44,11 +44,35 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// about this size, so a probe that fits means appends fit again.
 const PROBE_BYTES: usize = 64 * 1024;
 
-/// Whether the disk takes writes, shared by the writer and the inputs.
+/// Frame bytes sent to the writer and not yet written past which
+/// filesystem inputs wait: the disk sets the pace, not memory.
+const QUEUE_LIMIT: usize = 16 << 20;
+
+/// Whether the disk takes writes and keeps up, shared by the writer and
+/// the inputs.
 #[derive(Debug, Default)]
 struct Health {
     failing: AtomicBool,
+    /// Frame bytes queued for the writer.
+    queued: AtomicUsize,
+    /// Notified when writes work again or the queue drains below half
+    /// its limit.
     recovered: Notify,
+}
+
+impl Health {
+    fn must_wait(&self) -> bool {
+        self.failing.load(Ordering::Acquire) || self.queued.load(Ordering::Acquire) > QUEUE_LIMIT
+    }
+
+    /// The writer handled `bytes` of queued frames.
+    fn dequeued(&self, bytes: usize) {
+        let before = self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        let after = before - bytes;
+        if before > QUEUE_LIMIT / 2 && after <= QUEUE_LIMIT / 2 {
+            self.recovered.notify_waiters();
+        }
+    }
 }
 
 /// The `[SERVICE]` storage settings.
@@ -169,15 +193,16 @@ impl Store {
         self.health.failing.load(Ordering::Acquire)
     }
 
-    /// Waits while the disk refuses writes. Filesystem inputs call this
-    /// before each read, so a full disk pauses them instead of growing
-    /// memory with records that cannot be stored.
+    /// Waits while the disk refuses writes or the writer is behind.
+    /// Filesystem inputs call this before each read, so a full or slow
+    /// disk pauses them instead of growing memory with records that
+    /// cannot be stored yet.
     pub async fn writable(&self) {
         loop {
             let recovered = self.health.recovered.notified();
             tokio::pin!(recovered);
             recovered.as_mut().enable();
-            if !self.is_failing() {
+            if !self.health.must_wait() {
                 return;
             }
             recovered.await;
@@ -297,10 +322,14 @@ impl FileHandle {
     pub fn append(&self, events: &[u8]) {
         let mut frame = Vec::with_capacity(events.len() + 8);
         chunk_file::encode_frame(&mut frame, events);
+        self.store
+            .health
+            .queued
+            .fetch_add(frame.len(), Ordering::AcqRel);
         self.store.send(Op::Append { id: self.id, frame });
     }
 
-    /// Seals the file; once it is synced, `hold` is released.
+    /// Seals the file; once that is written, `hold` is released.
     pub fn seal(self, hold: Option<SharedHold>) -> StoredChunk {
         self.store.send(Op::Seal { id: self.id, hold });
         StoredChunk(self)
@@ -419,16 +448,8 @@ impl Writer {
                 self.files.insert(id, entry);
             }
             Op::Append { id, frame } => {
-                let Some(entry) = self.files.get_mut(&id) else {
-                    return;
-                };
-                let Some(file) = entry.file.as_mut().filter(|_| !entry.failed) else {
-                    return;
-                };
-                if let Err(err) = file.append_frame(&frame) {
-                    Self::abandon(entry);
-                    self.failed_entry(id, "append", &err);
-                }
+                self.append(id, &frame);
+                self.health.dequeued(frame.len());
             }
             Op::Seal { id, hold } => {
                 let Some(entry) = self.files.get_mut(&id) else {
@@ -452,7 +473,7 @@ impl Writer {
                     Err(err) => {
                         entry.file = Some(file);
                         Self::abandon(entry);
-                        self.failed_entry(id, "seal", &err);
+                        self.failed_entry("seal", &err);
                     }
                 }
                 self.finish_if_done(id);
@@ -498,6 +519,19 @@ impl Writer {
         }
     }
 
+    fn append(&mut self, id: u64, frame: &[u8]) {
+        let Some(entry) = self.files.get_mut(&id) else {
+            return;
+        };
+        let Some(file) = entry.file.as_mut().filter(|_| !entry.failed) else {
+            return;
+        };
+        if let Err(err) = file.append_frame(frame) {
+            Self::abandon(entry);
+            self.failed_entry("append", &err);
+        }
+    }
+
     /// Deletes a file every route is done with.
     fn finish_if_done(&mut self, id: u64) {
         let Some(entry) = self.files.get(&id) else {
@@ -528,7 +562,7 @@ impl Writer {
         let _ = std::fs::remove_file(&entry.path);
     }
 
-    fn failed_entry(&mut self, _id: u64, what: &str, err: &io::Error) {
+    fn failed_entry(&mut self, what: &str, err: &io::Error) {
         self.metrics
             .files
             .set(self.metrics.files.get().saturating_sub(1));
