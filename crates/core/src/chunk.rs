@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::ack::SharedHold;
 use crate::event::Events;
 use crate::memory::Lease;
-use crate::storage::StoredChunk;
+use crate::storage::{Down, StoredChunk};
 
 /// A chunk is sealed once its data reaches this size.
 pub const CHUNK_SIZE_LIMIT: usize = 2 * 1024 * 1024;
@@ -34,6 +34,11 @@ pub struct Chunk {
     hold: Option<SharedHold>,
     /// The chunk's file, with filesystem storage.
     stored: Option<StoredChunk>,
+    /// Set when the chunk is down: its events are in its file only, and
+    /// `data` is empty.
+    down: Option<Arc<Down>>,
+    /// Bytes of events, whether in memory or down.
+    size: usize,
 }
 
 impl Drop for Chunk {
@@ -50,6 +55,8 @@ impl Chunk {
         Chunk {
             tag: tag.into(),
             input: Arc::from(""),
+            size: data.len(),
+            down: None,
             data,
             records,
             sealed: Instant::now(),
@@ -66,6 +73,8 @@ impl Chunk {
         Chunk {
             tag: Arc::clone(&self.tag),
             input: Arc::clone(&self.input),
+            size: data.len(),
+            down: None,
             data,
             records,
             sealed: self.sealed,
@@ -87,6 +96,8 @@ impl Chunk {
         Chunk {
             tag,
             input,
+            size: data.len(),
+            down: None,
             data,
             records,
             sealed: Instant::now(),
@@ -94,6 +105,49 @@ impl Chunk {
             hold,
             stored,
         }
+    }
+
+    /// A chunk that is down: `size` bytes of events in its file only.
+    pub(crate) fn down(
+        tag: Arc<str>,
+        input: Arc<str>,
+        records: usize,
+        size: usize,
+        hold: SharedHold,
+        stored: StoredChunk,
+        down: Arc<Down>,
+    ) -> Self {
+        Chunk {
+            tag,
+            input,
+            data: Vec::new(),
+            records,
+            sealed: Instant::now(),
+            _lease: None,
+            hold: Some(hold),
+            stored: Some(stored),
+            down: Some(down),
+            size,
+        }
+    }
+
+    /// Is the chunk down (its events on disk only)?
+    pub fn is_down(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// For a chunk that is down, a copy in memory to flush (read back
+    /// from its file); `None` for a chunk in memory.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read back whole.
+    pub async fn bring_up(&self) -> Option<std::io::Result<Chunk>> {
+        let down = self.down.as_ref()?;
+        Some(down.events().await.map(|events| {
+            let events = Arc::try_unwrap(events).unwrap_or_else(|e| e.as_ref().clone());
+            self.narrowed(events, self.records)
+        }))
     }
 
     /// Is the chunk kept in a file (filesystem storage)?
@@ -138,8 +192,9 @@ impl Chunk {
         self.sealed
     }
 
+    /// Bytes of events, also for a chunk that is down.
     pub fn size(&self) -> usize {
-        self.data.len()
+        self.size
     }
 
     /// Walks the events without decoding their bodies.

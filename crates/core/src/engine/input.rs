@@ -357,11 +357,35 @@ impl InputContext {
     ///
     /// A chunk with a file tells its input its appends are safe once the
     /// sealed file is written; otherwise once every route is done with it.
+    ///
+    /// Past `storage.max_chunks_up` a stored chunk goes down: its events
+    /// leave memory once written, and outputs read them back to flush.
     fn seal(&self, open: Sealing) {
         let shared = &*self.inner;
         let lease = shared.account.lease(open.data.len());
         let hold = SharedHold::new(ChunkHold::new(Arc::clone(&shared.progress), open.first));
-        let stored = open.file.map(|f| f.seal(Some(hold.clone())));
+        let over_limit = shared.store.as_ref().is_some_and(|s| s.chunks_over_limit());
+        let file = match open.file {
+            Some(file) if over_limit && shared.routable => {
+                let size = open.data.len();
+                let (stored, down) = file.seal_down(open.data, Some(hold.clone()));
+                // The writer holds the events now, counted in its queue.
+                drop(lease);
+                let chunk = Chunk::down(
+                    open.tag,
+                    Arc::clone(&shared.name),
+                    open.records,
+                    size,
+                    hold,
+                    stored,
+                    down,
+                );
+                shared.pipeline.dispatch(Arc::new(chunk));
+                return;
+            }
+            other => other,
+        };
+        let stored = file.map(|f| f.seal(Some(hold.clone())));
         let chunk = Chunk::leased(
             open.tag,
             Arc::clone(&shared.name),

@@ -154,8 +154,26 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
     }
     let chunk = task.current();
     tracing::debug!(tag = chunk.tag(), records = chunk.records(), "flush");
+    // A chunk that is down is read back for the flush, and dropped from
+    // memory again after it.
+    let up = match chunk.bring_up().await {
+        None => None,
+        Some(Ok(up)) => Some(up),
+        Some(Err(err)) => {
+            shared.metrics.errors.inc();
+            shared.metrics.dropped_records.add(chunk.records() as u64);
+            tracing::error!(
+                tag = chunk.tag(),
+                records = chunk.records(),
+                error = %err,
+                "stored chunk cannot be read back; dropped for this output"
+            );
+            finished(shared, &task);
+            return;
+        }
+    };
     report_connections(shared);
-    let verdict = shared.plugin.flush(chunk).await;
+    let verdict = shared.plugin.flush(up.as_ref().unwrap_or(chunk)).await;
     report_connections(shared);
     match verdict {
         Verdict::Ok => {

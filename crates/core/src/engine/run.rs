@@ -187,7 +187,7 @@ async fn finish(
     plugins: Vec<Arc<dyn crate::plugin::Output>>,
     store: Option<Arc<Store>>,
 ) -> Report {
-    let report = drain(accounts, shutdown, deadline, grace).await;
+    let report = drain(accounts, store.as_deref(), shutdown, deadline, grace).await;
     for plugin in plugins {
         plugin.shutdown().await;
     }
@@ -251,17 +251,21 @@ async fn wait_inputs(
     }
 }
 
-/// Waits until every chunk is released, or the deadline passes. A stop
-/// asked for during an unbounded drain starts the grace period.
+/// Waits until every chunk is released (and, with filesystem storage,
+/// every chunk file is done with, down chunks included), or the deadline
+/// passes. A stop asked for during an unbounded drain starts the grace
+/// period.
 async fn drain(
     accounts: &[Arc<Account>],
+    store: Option<&Store>,
     shutdown: &Shutdown,
     mut deadline: Option<Instant>,
     grace: Duration,
 ) -> Report {
     loop {
         let held: usize = accounts.iter().map(|a| a.used()).sum();
-        if held == 0 {
+        let files = store.map_or(0, |s| s.metrics().files.get());
+        if held == 0 && files == 0 {
             return Report::default();
         }
         if deadline.is_none() && shutdown.is_triggered() {

@@ -230,7 +230,6 @@ pub const SERVICE_PROPS: &[Property] = &[
 const NOT_YET: &[&str] = &[
     "streams_file",
     "plugins_file",
-    "storage.max_chunks_up",
     "storage.keep.rejected",
     "storage.rejected.path",
     "storage.backlog.flush_on_shutdown",
@@ -364,15 +363,15 @@ fn storage_settings(cfg: &PluginConfig) -> Result<Option<StoreSettings>, ConfigE
         "full" => SyncMode::Full,
         other => return Err(cfg.error("storage.sync", format!("'{other}' is not normal or full"))),
     };
-    // TODO: storage.max_chunks_up is accepted but only the backlog's
-    // memory (storage.backlog.mem_limit) bounds replay, because live
-    // chunks stay in memory until delivered (Mem_Buf_Limit bounds them);
-    // moving sealed chunks down to disk under a long outage is not done.
     let backlog = cfg.size("storage.backlog.mem_limit").unwrap_or(100 << 20);
     Ok(Some(StoreSettings {
         root: root.into(),
         sync,
         delete_irrecoverable: cfg.bool("storage.delete_irrecoverable_chunks"),
         backlog_mem_limit: usize::try_from(backlog).unwrap_or(usize::MAX).max(1),
+        max_chunks_up: usize::try_from(cfg.int("storage.max_chunks_up").unwrap_or(128))
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| cfg.error("storage.max_chunks_up", "must be at least 1"))?,
     }))
 }

@@ -14,4 +14,4 @@ pub mod chunk_file;
 pub mod recover;
 pub mod store;
 
-pub use store::{StorageMetrics, Store, StoreSettings, StoredChunk};
+pub use store::{Down, StorageMetrics, Store, StoreSettings, StoredChunk};

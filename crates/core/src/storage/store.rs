@@ -87,6 +87,9 @@ pub struct StoreSettings {
     pub delete_irrecoverable: bool,
     /// `storage.backlog.mem_limit`: memory for chunks replayed at start.
     pub backlog_mem_limit: usize,
+    /// `storage.max_chunks_up`: sealed stored chunks kept in memory; the
+    /// rest are down (on disk only) and read back when flushed.
+    pub max_chunks_up: usize,
 }
 
 /// Counters of the store, for logs and `/api/v1/storage`.
@@ -100,6 +103,10 @@ pub struct StorageMetrics {
     pub write_errors: Counter,
     /// Chunks read back from an earlier run.
     pub replayed: Counter,
+    /// Sealed stored chunks held in memory.
+    pub up: Gauge,
+    /// Sealed stored chunks on disk only, read back when flushed.
+    pub down: Gauge,
     /// Damaged files moved aside (or deleted).
     pub quarantined: Counter,
 }
@@ -118,6 +125,9 @@ enum Op {
     Seal {
         id: u64,
         hold: Option<SharedHold>,
+        /// For a chunk that goes down: its events, dropped once written
+        /// (kept if the write fails), and where to say which.
+        down: Option<(Vec<u8>, Arc<Down>)>,
     },
     /// A file read back at start-up, with its routes still pending.
     Adopt {
@@ -143,6 +153,8 @@ pub struct Store {
     next: AtomicU64,
     metrics: Arc<StorageMetrics>,
     health: Arc<Health>,
+    /// Sealed stored chunks in memory, against `max_chunks_up`.
+    up: AtomicUsize,
 }
 
 impl std::fmt::Debug for Store {
@@ -185,7 +197,18 @@ impl Store {
             next: AtomicU64::new(1),
             metrics,
             health,
+            up: AtomicUsize::new(0),
         }))
+    }
+
+    /// Should the next sealed chunk go down? Only while the disk takes
+    /// writes: a chunk whose file failed lives in memory.
+    pub(crate) fn chunks_over_limit(&self) -> bool {
+        self.up.load(Ordering::Relaxed) >= self.settings.max_chunks_up && !self.is_failing()
+    }
+
+    fn set_gauges(&self) {
+        self.metrics.up.set(self.up.load(Ordering::Relaxed) as u64);
     }
 
     /// Is the disk refusing writes?
@@ -329,31 +352,136 @@ impl FileHandle {
         self.store.send(Op::Append { id: self.id, frame });
     }
 
-    /// Seals the file; once that is written, `hold` is released.
+    /// Seals the file of a chunk that stays in memory; once the seal is
+    /// written, `hold` is released.
     pub fn seal(self, hold: Option<SharedHold>) -> StoredChunk {
-        self.store.send(Op::Seal { id: self.id, hold });
-        StoredChunk(self)
+        self.store.send(Op::Seal {
+            id: self.id,
+            hold,
+            down: None,
+        });
+        self.into_sealed()
     }
 
-    /// The handle of a file that was sealed in an earlier run.
+    /// Seals the file of a chunk that goes down: `events` leave memory
+    /// once written, and the chunk is read back from the file when an
+    /// output flushes it.
+    pub fn seal_down(self, events: Vec<u8>, hold: Option<SharedHold>) -> (StoredChunk, Arc<Down>) {
+        let down = Arc::new(Down::default());
+        self.store
+            .health
+            .queued
+            .fetch_add(events.len(), Ordering::AcqRel);
+        self.store.send(Op::Seal {
+            id: self.id,
+            hold,
+            down: Some((events, Arc::clone(&down))),
+        });
+        let metrics = &self.store.metrics;
+        metrics.down.set(metrics.down.get() + 1);
+        let stored = StoredChunk {
+            file: self,
+            up: false,
+        };
+        (stored, down)
+    }
+
+    /// The handle of a sealed chunk held in memory (one sealed now, or
+    /// read back from an earlier run).
     pub fn into_sealed(self) -> StoredChunk {
-        StoredChunk(self)
+        self.store.up.fetch_add(1, Ordering::Relaxed);
+        self.store.set_gauges();
+        StoredChunk {
+            file: self,
+            up: true,
+        }
     }
 }
 
 /// The file of a sealed chunk, held by the chunk.
 #[derive(Debug)]
-pub struct StoredChunk(FileHandle);
+pub struct StoredChunk {
+    file: FileHandle,
+    /// Counted as up (in memory) rather than down.
+    up: bool,
+}
 
 impl StoredChunk {
     /// Marks the route to `output` done; the file is deleted once every
     /// route is.
     pub fn route_done(&self, output: &str) {
-        let h = &self.0;
+        let h = &self.file;
         match h.routes.iter().position(|r| &**r == output) {
             Some(route) => h.store.send(Op::RouteDone { id: h.id, route }),
             None => tracing::debug!(output, "route not in the chunk file; nothing to mark"),
         }
+    }
+}
+
+impl Drop for StoredChunk {
+    fn drop(&mut self) {
+        let store = &self.file.store;
+        if self.up {
+            store.up.fetch_sub(1, Ordering::Relaxed);
+            store.set_gauges();
+        } else {
+            let down = &store.metrics.down;
+            down.set(down.get().saturating_sub(1));
+        }
+    }
+}
+
+/// Where the events of a chunk that went down are.
+#[derive(Debug, Default)]
+pub struct Down {
+    state: Mutex<DownState>,
+    settled: Notify,
+}
+
+#[derive(Debug, Default)]
+enum DownState {
+    /// The writer has not handled the seal yet.
+    #[default]
+    Writing,
+    OnDisk(PathBuf),
+    /// The file failed: the events stayed in memory.
+    Kept(Arc<Vec<u8>>),
+}
+
+impl Down {
+    fn settle(&self, state: DownState) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        self.settled.notify_waiters();
+    }
+
+    /// Reads the events back (on a blocking thread), once written.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, or no longer holds every frame.
+    pub async fn events(&self) -> io::Result<Arc<Vec<u8>>> {
+        let path = loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            match &*self.state.lock().unwrap_or_else(|e| e.into_inner()) {
+                DownState::Writing => {}
+                DownState::OnDisk(path) => break path.clone(),
+                DownState::Kept(events) => return Ok(Arc::clone(events)),
+            }
+            settled.await;
+        };
+        tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&path)?;
+            let read = chunk_file::read_chunk(&bytes)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if let Some(damage) = read.damage {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, damage));
+            }
+            Ok(Arc::new(read.events))
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 }
 
@@ -451,29 +579,13 @@ impl Writer {
                 self.append(id, &frame);
                 self.health.dequeued(frame.len());
             }
-            Op::Seal { id, hold } => {
-                let Some(entry) = self.files.get_mut(&id) else {
-                    return;
-                };
-                if entry.failed {
-                    return;
-                }
-                let Some(mut file) = entry.file.take() else {
-                    return;
-                };
-                match file.seal() {
-                    Ok(()) => {
-                        // On disk: the input may count these appends as
-                        // safe now.
-                        if let Some(hold) = hold {
-                            hold.release();
-                        }
-                        self.recovered();
-                    }
-                    Err(err) => {
-                        entry.file = Some(file);
-                        Self::abandon(entry);
-                        self.failed_entry("seal", &err);
+            Op::Seal { id, hold, down } => {
+                let written = self.seal(id, hold);
+                if let Some((events, down)) = down {
+                    self.health.dequeued(events.len());
+                    match written {
+                        Some(path) => down.settle(DownState::OnDisk(path)),
+                        None => down.settle(DownState::Kept(Arc::new(events))),
                     }
                 }
                 self.finish_if_done(id);
@@ -515,6 +627,33 @@ impl Writer {
             }
             Op::Barrier(done) => {
                 let _ = done.send(());
+            }
+        }
+    }
+
+    /// Seals a file; returns its path when it holds the chunk, `None`
+    /// when the chunk lives in memory only.
+    fn seal(&mut self, id: u64, hold: Option<SharedHold>) -> Option<PathBuf> {
+        let entry = self.files.get_mut(&id)?;
+        if entry.failed {
+            return None;
+        }
+        let mut file = entry.file.take()?;
+        match file.seal() {
+            Ok(()) => {
+                // Written: the input may count these appends as safe now.
+                if let Some(hold) = hold {
+                    hold.release();
+                }
+                let path = entry.path.clone();
+                self.recovered();
+                Some(path)
+            }
+            Err(err) => {
+                entry.file = Some(file);
+                Self::abandon(entry);
+                self.failed_entry("seal", &err);
+                None
             }
         }
     }

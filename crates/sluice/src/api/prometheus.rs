@@ -219,32 +219,32 @@ fn storage_families(state: &ApiState) -> Vec<Family> {
         }
         out.push(f);
     }
-    let total: usize = m.input_memory.iter().map(|a| a.chunks()).sum();
+    let layer = super::routes::StorageLayer::of(m);
     for (fam, help, value) in [
         (
             "fluentbit_storage_chunks",
             "Chunks held, all inputs.",
-            total,
+            layer.total,
         ),
         (
             "fluentbit_storage_mem_chunks",
             "Chunks held in memory, all inputs.",
-            total,
+            layer.mem,
         ),
         (
             "fluentbit_storage_fs_chunks",
             "Chunks held on disk, all inputs.",
-            0,
+            layer.fs,
         ),
         (
             "fluentbit_storage_fs_chunks_up",
             "Chunks on disk also loaded in memory.",
-            0,
+            layer.fs_up,
         ),
         (
             "fluentbit_storage_fs_chunks_down",
             "Chunks on disk only.",
-            0,
+            layer.fs_down,
         ),
     ] {
         let mut f = Family::new(fam, Kind::Gauge, help);

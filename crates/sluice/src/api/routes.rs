@@ -268,11 +268,41 @@ pub fn metrics_json(m: &InstanceMetrics) -> Value {
     json!({"input": input, "filter": filter, "output": output})
 }
 
-/// `/api/v1/storage`: chunks and memory per input. A filesystem chunk
-/// stays in memory as well until delivered, so every one is `up`; the
-/// `filesystem` object (sluice's own) counts the store's work.
+/// Chunk counts of the whole storage layer, as `/api/v1/storage` and the
+/// `fluentbit_storage_*` families report them.
+pub(crate) struct StorageLayer {
+    pub total: u64,
+    /// Chunks of memory-storage inputs.
+    pub mem: u64,
+    /// Chunk files.
+    pub fs: u64,
+    /// Sealed chunk files whose events are also in memory.
+    pub fs_up: u64,
+    /// Sealed chunk files whose events are on disk only.
+    pub fs_down: u64,
+}
+
+impl StorageLayer {
+    pub fn of(m: &InstanceMetrics) -> Self {
+        let held: usize = m.input_memory.iter().map(|a| a.chunks()).sum();
+        let (fs, fs_up, fs_down) = m
+            .storage
+            .as_ref()
+            .map_or((0, 0, 0), |s| (s.files.get(), s.up.get(), s.down.get()));
+        let mem = (held as u64).saturating_sub(fs_up);
+        StorageLayer {
+            total: mem + fs,
+            mem,
+            fs,
+            fs_up,
+            fs_down,
+        }
+    }
+}
+
+/// `/api/v1/storage`: chunks and memory per input; the `filesystem`
+/// object (sluice's own) counts the store's work.
 fn storage_json(m: &InstanceMetrics) -> Value {
-    let total: usize = m.input_memory.iter().map(|a| a.chunks()).sum();
     let mut inputs = Map::new();
     for ((name, _), acct) in m.inputs.iter().zip(&m.input_memory) {
         inputs.insert(
@@ -293,15 +323,15 @@ fn storage_json(m: &InstanceMetrics) -> Value {
             }),
         );
     }
-    let files = m.storage.as_ref().map_or(0, |s| s.files.get()) as usize;
+    let layer = StorageLayer::of(m);
     let mut out = json!({
         "storage_layer": {
             "chunks": {
-                "total_chunks": total.max(files),
-                "mem_chunks": total.saturating_sub(files),
-                "fs_chunks": files,
-                "fs_chunks_up": files,
-                "fs_chunks_down": 0,
+                "total_chunks": layer.total,
+                "mem_chunks": layer.mem,
+                "fs_chunks": layer.fs,
+                "fs_chunks_up": layer.fs_up,
+                "fs_chunks_down": layer.fs_down,
             }
         },
         "input_chunks": inputs,

@@ -1,0 +1,180 @@
+//! The limits of filesystem storage through the real binary, with the
+//! receiver down while records pile up: `storage.total_limit_size` drops
+//! an output's oldest chunks, and the records it says it dropped are
+//! exactly the ones that never arrive once the receiver is back;
+//! `storage.max_chunks_up` keeps the rest of the backlog down on disk,
+//! and every record still arrives.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::api::Api;
+use common::{connect, eventually, free_port};
+
+const BATCHES: usize = 16;
+const PER_BATCH: usize = 400;
+
+#[test]
+fn dropped_records_match_the_counter_exactly() {
+    let input = free_port();
+    let receiver = free_port();
+    let api = Api::start(&format!(
+        "    storage.path DIR/store
+    scheduler.base 1
+    scheduler.cap 2
+[INPUT]
+    Name tcp
+    Listen 127.0.0.1
+    Port {input}
+    Format json
+    storage.type filesystem
+[OUTPUT]
+    Name tcp
+    Match *
+    Host 127.0.0.1
+    Port {receiver}
+    Format json_lines
+    Retry_Limit no_limits
+    storage.total_limit_size 100k
+"
+    ));
+    send_batches(input);
+    let dropped = || {
+        api.json("/api/v1/metrics")["output"]["tcp.0"]["dropped_records"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || dropped() > 0),
+        "nothing was dropped under the limit"
+    );
+
+    let received = receive(receiver);
+    let total = (BATCHES * PER_BATCH) as u64;
+    let settled = eventually(Duration::from_secs(30), || {
+        received.lock().unwrap().len() as u64 + dropped() == total
+    });
+    let got = received.lock().unwrap().clone();
+    assert!(
+        settled,
+        "received {} + dropped {} != sent {total}",
+        got.len(),
+        dropped()
+    );
+    let unique: HashSet<u64> = got.iter().copied().collect();
+    assert_eq!(unique.len(), got.len(), "a record arrived twice");
+    assert!(!got.is_empty(), "the newest chunks must be delivered");
+    // Nothing more arrives or is dropped afterwards.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(received.lock().unwrap().len() as u64 + dropped(), total);
+    let files = std::fs::read_dir(api.dir.join("store/tcp.0"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(files, 0, "delivered and dropped chunks leave no file");
+    let out = api.stop();
+    assert!(
+        out.stderr.contains("storage.total_limit_size reached"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Sends the numbered records in batches far enough apart that each
+/// becomes a chunk of its own (the flush tick is 0.2 s).
+fn send_batches(port: u16) {
+    let pad = "x".repeat(100);
+    let mut sender = connect(port);
+    for b in 0..BATCHES {
+        let mut batch = Vec::new();
+        for i in 0..PER_BATCH {
+            let n = b * PER_BATCH + i;
+            writeln!(batch, "{{\"n\":{n},\"pad\":\"{pad}\"}}").unwrap();
+        }
+        sender.write_all(&batch).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+}
+
+/// Starts a json_lines receiver on `port`; returns the numbers it got.
+fn receive(port: u16) -> Arc<Mutex<Vec<u64>>> {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let sink = Arc::clone(&received);
+    std::thread::spawn(move || loop {
+        let Ok((conn, _)) = common::retry_eintr(|| listener.accept()) else {
+            return;
+        };
+        let sink = Arc::clone(&sink);
+        std::thread::spawn(move || {
+            for line in BufReader::new(conn).lines() {
+                let Ok(line) = line else { return };
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                sink.lock().unwrap().push(v["n"].as_u64().unwrap());
+            }
+        });
+    });
+    received
+}
+
+#[test]
+fn chunks_past_max_chunks_up_wait_down_on_disk_and_all_arrive() {
+    let input = free_port();
+    let receiver = free_port();
+    let api = Api::start(&format!(
+        "    storage.path DIR/store
+    storage.max_chunks_up 2
+    storage.metrics on
+    scheduler.base 1
+    scheduler.cap 2
+[INPUT]
+    Name tcp
+    Listen 127.0.0.1
+    Port {input}
+    Format json
+    storage.type filesystem
+[OUTPUT]
+    Name tcp
+    Match *
+    Host 127.0.0.1
+    Port {receiver}
+    Format json_lines
+    Retry_Limit no_limits
+"
+    ));
+    send_batches(input);
+    let layer = || api.json("/api/v1/storage")["storage_layer"]["chunks"].clone();
+    assert!(
+        eventually(Duration::from_secs(10), || layer()["fs_chunks"] == BATCHES),
+        "{}",
+        layer()
+    );
+    let chunks = layer();
+    assert!(chunks["fs_chunks_up"].as_u64().unwrap() <= 2, "{chunks}");
+    assert_eq!(
+        chunks["fs_chunks_down"].as_u64().unwrap(),
+        BATCHES as u64 - chunks["fs_chunks_up"].as_u64().unwrap(),
+        "{chunks}"
+    );
+
+    let received = receive(receiver);
+    let total = BATCHES * PER_BATCH;
+    let all = eventually(Duration::from_secs(30), || {
+        received.lock().unwrap().len() >= total
+    });
+    let got = received.lock().unwrap().clone();
+    assert!(all, "received {} of {total}", got.len());
+    let unique: HashSet<u64> = got.iter().copied().collect();
+    assert_eq!(unique.len(), total, "every record once");
+    assert!(
+        eventually(Duration::from_secs(5), || layer()["fs_chunks"] == 0),
+        "{}",
+        layer()
+    );
+    let out = api.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+}
