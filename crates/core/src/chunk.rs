@@ -150,6 +150,11 @@ impl Chunk {
         }))
     }
 
+    /// The store's number for the chunk's file, if it has one.
+    pub(crate) fn stored_id(&self) -> Option<u64> {
+        self.stored.as_ref().map(StoredChunk::id)
+    }
+
     /// Is the chunk kept in a file (filesystem storage)?
     pub fn is_stored(&self) -> bool {
         self.stored.is_some()

@@ -3,7 +3,8 @@
 //! an output's oldest chunks, and the records it says it dropped are
 //! exactly the ones that never arrive once the receiver is back;
 //! `storage.max_chunks_up` keeps the rest of the backlog down on disk,
-//! and every record still arrives.
+//! and every record still arrives; `storage.keep.rejected` keeps a copy
+//! of every chunk whose retries ran out.
 
 mod common;
 
@@ -177,4 +178,63 @@ fn chunks_past_max_chunks_up_wait_down_on_disk_and_all_arrive() {
     );
     let out = api.stop();
     assert!(out.status.success(), "{}", out.stderr);
+}
+
+#[test]
+fn chunks_whose_retries_run_out_are_kept_with_keep_rejected() {
+    let input = free_port();
+    let dead = free_port();
+    let api = Api::start(&format!(
+        "    storage.path DIR/store
+    storage.keep.rejected on
+    storage.max_chunks_up 4
+    scheduler.base 1
+    scheduler.cap 1
+[INPUT]
+    Name tcp
+    Listen 127.0.0.1
+    Port {input}
+    Format json
+    storage.type filesystem
+[OUTPUT]
+    Name tcp
+    Match *
+    Host 127.0.0.1
+    Port {dead}
+    Format json_lines
+    Retry_Limit 1
+"
+    ));
+    send_batches(input);
+    let rejected_dir = api.dir.join("store/rejected/tcp.0");
+    let numbers = || {
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(&rejected_dir).into_iter().flatten() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let read = sluice_core::storage::chunk_file::read_chunk(&bytes).unwrap();
+            for event in sluice_core::event::Events::new(&read.events) {
+                let event = event.unwrap().decode().unwrap();
+                let n = event.body.get("n").and_then(|v| v.as_i64()).unwrap();
+                seen.push(n as u64);
+            }
+        }
+        seen
+    };
+    let total = BATCHES * PER_BATCH;
+    let all = eventually(Duration::from_secs(30), || numbers().len() >= total);
+    let mut got = numbers();
+    assert!(all, "kept {} of {total}", got.len());
+    got.sort_unstable();
+    assert_eq!(got, (0..total as u64).collect::<Vec<_>>());
+    let dropped = api.json("/api/v1/metrics")["output"]["tcp.0"]["dropped_records"].clone();
+    assert_eq!(dropped, total, "dropped_records");
+    assert!(
+        eventually(Duration::from_secs(5), || std::fs::read_dir(
+            api.dir.join("store/tcp.0")
+        )
+        .map(|d| d.count() == 0)
+        .unwrap_or(true)),
+        "the dropped chunks' own files are gone"
+    );
+    api.stop();
 }

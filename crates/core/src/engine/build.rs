@@ -269,6 +269,7 @@ impl Engine {
                     .size("storage.total_limit_size")
                     .filter(|&n| n > 0)
                     .map(|n| Ledger::new(usize::try_from(n).unwrap_or(usize::MAX))),
+                rejected: store.clone().filter(|s| s.settings().rejected.is_some()),
             });
             metrics
                 .outputs

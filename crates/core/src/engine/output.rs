@@ -47,6 +47,9 @@ pub(crate) struct OutputShared {
     pub workers: usize,
     /// `storage.total_limit_size`, for chunks kept on disk.
     pub ledger: Option<Ledger>,
+    /// The store, when `storage.keep.rejected` is on: chunks dropped for
+    /// good are copied there.
+    pub rejected: Option<Arc<crate::storage::Store>>,
 }
 
 /// Where chunks for one output are queued.
@@ -96,6 +99,19 @@ fn evict(shared: &OutputShared, e: &Evicted) {
         "storage.total_limit_size reached: oldest chunk dropped for this output"
     );
     e.chunk.route_done(&shared.name);
+}
+
+/// Copies a chunk dropped for good to `storage.rejected.path`, when
+/// `storage.keep.rejected` is on: the records still owed (after a partial
+/// delivery, only those).
+fn keep_rejected(shared: &OutputShared, task: &Task) {
+    if let Some(store) = &shared.rejected {
+        let chunk = match &task.narrowed {
+            Some(n) => n,
+            None => &task.chunk,
+        };
+        store.reject(&shared.name, chunk);
+    }
 }
 
 /// The output is done with the task's chunk: delivered, or dropped with
@@ -194,6 +210,7 @@ async fn flush(shared: &OutputShared, task: Task, tx: mpsc::WeakUnboundedSender<
                 %reason,
                 "flush failed for good, chunk dropped for this output"
             );
+            keep_rejected(shared, &task);
             finished(shared, &task);
         }
     }
@@ -272,6 +289,7 @@ fn retry_later(
             %reason,
             "retries exhausted, chunk dropped for this output"
         );
+        keep_rejected(shared, &task);
         finished(shared, &task);
         return;
     }

@@ -230,8 +230,6 @@ pub const SERVICE_PROPS: &[Property] = &[
 const NOT_YET: &[&str] = &[
     "streams_file",
     "plugins_file",
-    "storage.keep.rejected",
-    "storage.rejected.path",
     "storage.backlog.flush_on_shutdown",
 ];
 
@@ -369,6 +367,10 @@ fn storage_settings(cfg: &PluginConfig) -> Result<Option<StoreSettings>, ConfigE
         sync,
         delete_irrecoverable: cfg.bool("storage.delete_irrecoverable_chunks"),
         backlog_mem_limit: usize::try_from(backlog).unwrap_or(usize::MAX).max(1),
+        rejected: cfg.bool("storage.keep.rejected").then(|| {
+            let dir = cfg.str("storage.rejected.path").unwrap_or("rejected");
+            std::path::Path::new(root).join(dir)
+        }),
         max_chunks_up: usize::try_from(cfg.int("storage.max_chunks_up").unwrap_or(128))
             .ok()
             .filter(|&n| n > 0)

@@ -90,6 +90,9 @@ pub struct StoreSettings {
     /// `storage.max_chunks_up`: sealed stored chunks kept in memory; the
     /// rest are down (on disk only) and read back when flushed.
     pub max_chunks_up: usize,
+    /// `storage.keep.rejected` with `storage.rejected.path`: where copies
+    /// of chunks an output dropped for good are kept.
+    pub rejected: Option<PathBuf>,
 }
 
 /// Counters of the store, for logs and `/api/v1/storage`.
@@ -109,6 +112,8 @@ pub struct StorageMetrics {
     pub down: Gauge,
     /// Damaged files moved aside (or deleted).
     pub quarantined: Counter,
+    /// Chunks copied to `storage.rejected.path`.
+    pub rejected: Counter,
 }
 
 /// A message to the writer thread.
@@ -139,6 +144,14 @@ enum Op {
     RouteDone {
         id: u64,
         route: usize,
+    },
+    /// Keep a copy of a chunk an output dropped for good: `events`, or
+    /// when the chunk is down, the file of chunk `id`.
+    Reject {
+        path: PathBuf,
+        header: ChunkHeader,
+        events: Option<Vec<u8>>,
+        id: Option<u64>,
     },
     Barrier(tokio::sync::oneshot::Sender<()>),
 }
@@ -279,6 +292,32 @@ impl Store {
         }
     }
 
+    /// Keeps a copy of `chunk`, which `output` dropped for good, under
+    /// `storage.rejected.path`, when `storage.keep.rejected` is on.
+    pub fn reject(&self, output: &str, chunk: &crate::chunk::Chunk) {
+        let Some(dir) = &self.settings.rejected else {
+            return;
+        };
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{:020}-{id:010}.{CHUNK_SUFFIX}", self.stem);
+        let header = ChunkHeader {
+            tag: chunk.tag().to_owned(),
+            input: chunk.input().to_owned(),
+            routes: vec![(output.to_owned(), RouteState::Done)],
+            sealed: true,
+        };
+        let (events, id) = match chunk.stored_id().filter(|_| chunk.is_down()) {
+            Some(id) => (None, Some(id)),
+            None => (Some(chunk.data().to_vec()), None),
+        };
+        self.send(Op::Reject {
+            path: dir.join(dir_name(output)).join(name),
+            header,
+            events,
+            id,
+        });
+    }
+
     /// Waits until every message sent so far has been handled: at exit,
     /// so each sealed chunk is on disk before the process ends.
     pub async fn flushed(&self) {
@@ -407,6 +446,11 @@ pub struct StoredChunk {
 }
 
 impl StoredChunk {
+    /// The writer's number for the file.
+    pub(crate) fn id(&self) -> u64 {
+        self.file.id
+    }
+
     /// Marks the route to `output` done; the file is deleted once every
     /// route is.
     pub fn route_done(&self, output: &str) {
@@ -625,8 +669,54 @@ impl Writer {
                 }
                 self.finish_if_done(id);
             }
+            Op::Reject {
+                path,
+                header,
+                events,
+                id,
+            } => self.reject(&path, &header, events, id),
             Op::Barrier(done) => {
                 let _ = done.send(());
+            }
+        }
+    }
+
+    /// Writes a dead-letter copy of a chunk.
+    fn reject(
+        &mut self,
+        path: &Path,
+        header: &ChunkHeader,
+        events: Option<Vec<u8>>,
+        id: Option<u64>,
+    ) {
+        let events = match (events, id.and_then(|id| self.files.get(&id))) {
+            (Some(events), _) => Ok(events),
+            (None, Some(entry)) => std::fs::read(&entry.path).and_then(|bytes| {
+                chunk_file::read_chunk(&bytes)
+                    .map(|read| read.events)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            }),
+            (None, None) => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "chunk file is gone",
+            )),
+        };
+        let written = events.and_then(|events| {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut copy = ChunkWriter::create(path, header, self.sync)?;
+            copy.append(&events)?;
+            copy.seal()
+        });
+        match written {
+            Ok(()) => {
+                self.metrics.rejected.inc();
+                tracing::info!(path = %path.display(), "rejected chunk kept");
+            }
+            Err(err) => {
+                let _ = std::fs::remove_file(path);
+                tracing::error!(path = %path.display(), error = %err, "cannot keep a rejected chunk");
             }
         }
     }

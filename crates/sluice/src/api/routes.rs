@@ -343,6 +343,7 @@ fn storage_json(m: &InstanceMetrics) -> Value {
             "write_errors": s.write_errors.get(),
             "replayed": s.replayed.get(),
             "quarantined": s.quarantined.get(),
+            "rejected": s.rejected.get(),
         });
     }
     out
