@@ -122,4 +122,5 @@ async fn settle(ended: Result<Ended, tokio::task::JoinError>) -> Report {
 
 fn add(total: &mut Report, r: Report) {
     total.undelivered_bytes += r.undelivered_bytes;
+    total.kept_bytes += r.kept_bytes;
 }

@@ -126,6 +126,12 @@ impl InputContext {
         &self.inner.name
     }
 
+    /// Does the input keep its chunks in files (`storage.type
+    /// filesystem` with a `storage.path`)?
+    pub fn stores_to_disk(&self) -> bool {
+        self.inner.store.is_some()
+    }
+
     /// The input's default tag.
     pub fn tag(&self) -> &str {
         &self.inner.tag

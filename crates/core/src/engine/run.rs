@@ -16,8 +16,13 @@ use crate::storage::Store;
 /// What was left when the engine stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Report {
-    /// Bytes of chunks that were still not delivered to every route.
+    /// Bytes of chunks that were still not delivered to every route and
+    /// are lost: those of memory-storage inputs (and of filesystem ones
+    /// whose files could not be written).
     pub undelivered_bytes: usize,
+    /// Bytes of undelivered chunks whose files are kept for the next
+    /// start.
+    pub kept_bytes: usize,
 }
 
 /// How often the drain checks whether everything is delivered.
@@ -63,15 +68,26 @@ impl Engine {
 
         let mut contexts: Vec<InputContext> = inputs.iter().map(|i| i.ctx.clone()).collect();
         contexts.extend(emitters.iter().map(|e| e.ctx.clone()));
-        let mut accounts: Vec<Arc<Account>> =
-            inputs.iter().map(|i| Arc::clone(&i.account)).collect();
-        accounts.extend(emitters.iter().map(|e| e.ctx.account()));
+        let mut accounts: Vec<Held> = inputs
+            .iter()
+            .map(|i| Held {
+                account: Arc::clone(&i.account),
+                on_disk: i.ctx.stores_to_disk(),
+            })
+            .collect();
+        accounts.extend(emitters.iter().map(|e| Held {
+            account: e.ctx.account(),
+            on_disk: false,
+        }));
         if let Some(store) = store.as_ref().filter(|_| replay_backlog) {
             let account = Account::new(
                 Arc::from(super::backlog::BACKLOG_ACCOUNT),
                 store.settings().backlog_mem_limit,
             );
-            accounts.push(Arc::clone(&account));
+            accounts.push(Held {
+                account: Arc::clone(&account),
+                on_disk: true,
+            });
             tokio::spawn(super::backlog::replay(
                 Arc::clone(store),
                 Arc::clone(&pipeline),
@@ -178,9 +194,15 @@ enum Stop {
     Replaced,
 }
 
+/// The memory of one input, and whether its chunks have files.
+struct Held {
+    account: Arc<Account>,
+    on_disk: bool,
+}
+
 /// Drains, shuts the output plugins down and reports.
 async fn finish(
-    accounts: &[Arc<Account>],
+    accounts: &[Held],
     shutdown: &Shutdown,
     deadline: Option<Instant>,
     grace: Duration,
@@ -195,19 +217,19 @@ async fn finish(
     if let Some(store) = &store {
         store.flushed().await;
     }
-    let on_disk = store.as_ref().map_or(0, |s| s.metrics().files.get());
-    if on_disk > 0 {
+    let files = store.as_ref().map_or(0, |s| s.metrics().files.get());
+    if files > 0 {
         tracing::warn!(
-            files = on_disk,
+            files,
             "chunk files not yet delivered are kept for the next start"
         );
     }
     if report.undelivered_bytes > 0 {
         tracing::error!(
             bytes = report.undelivered_bytes,
-            "chunks not delivered before exit (those of memory-storage inputs are lost)"
+            "chunks not delivered before exit are lost (memory storage)"
         );
-    } else {
+    } else if files == 0 {
         tracing::info!("all chunks delivered");
     }
     report
@@ -256,14 +278,14 @@ async fn wait_inputs(
 /// passes. A stop asked for during an unbounded drain starts the grace
 /// period.
 async fn drain(
-    accounts: &[Arc<Account>],
+    accounts: &[Held],
     store: Option<&Store>,
     shutdown: &Shutdown,
     mut deadline: Option<Instant>,
     grace: Duration,
 ) -> Report {
     loop {
-        let held: usize = accounts.iter().map(|a| a.used()).sum();
+        let held: usize = accounts.iter().map(|h| h.account.used()).sum();
         let files = store.map_or(0, |s| s.metrics().files.get());
         if held == 0 && files == 0 {
             return Report::default();
@@ -272,8 +294,14 @@ async fn drain(
             deadline = Some(Instant::now() + grace);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            // A failed write may have left some chunk of a filesystem
+            // input in memory only: count those inputs as lost then.
+            let disk_trusted = store.is_some_and(|s| s.metrics().write_errors.get() == 0);
+            let (kept, lost): (Vec<&Held>, Vec<&Held>) =
+                accounts.iter().partition(|h| h.on_disk && disk_trusted);
             return Report {
-                undelivered_bytes: held,
+                undelivered_bytes: lost.iter().map(|h| h.account.used()).sum(),
+                kept_bytes: kept.iter().map(|h| h.account.used()).sum(),
             };
         }
         sleep(DRAIN_POLL).await;

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod http_out;
 pub mod http_sink;
+pub mod storage;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
