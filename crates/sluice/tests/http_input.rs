@@ -539,7 +539,7 @@ fn tls_with_curl_and_a_private_ca() {
 }
 
 #[test]
-fn a_paused_input_holds_clients_until_it_resumes() {
+fn answers_wait_for_delivery_and_a_paused_input_holds_clients() {
     let root = temp_dir("http-pause");
     let target = root.join("later");
     let conf = write_file(
@@ -556,15 +556,23 @@ fn a_paused_input_holds_clients_until_it_resumes() {
         .map(|i| format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(1000)))
         .collect();
     let fill = format!("[{}]", fill.join(","));
-    // The output cannot write yet: this batch stays and pauses the input.
-    assert_eq!(post_json(&run.url("/p"), &fill).status, 201);
-
+    // The output cannot write yet: this batch stays and pauses the input,
+    // and its answer waits for its delivery.
+    let url = run.url("/p");
+    let first = std::thread::spawn(move || post_json(&url, &fill));
+    std::thread::sleep(Duration::from_millis(500));
     let url = run.url("/p");
     let waiting = std::thread::spawn(move || post_json(&url, r#"{"i":100}"#));
     std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !first.is_finished(),
+        "answered before the records were delivered"
+    );
     assert!(!waiting.is_finished(), "a request was taken while paused");
 
     std::fs::create_dir_all(&target).unwrap();
+    let answered = first.join().unwrap();
+    assert_eq!(answered.status, 201, "{answered:?}");
     let late = waiting.join().unwrap();
     assert_eq!(late.status, 201, "{late:?}");
     let got = run.wait_for("p", 101);

@@ -132,6 +132,12 @@ impl InputContext {
         self.inner.store.is_some()
     }
 
+    /// Is the input's filesystem storage refusing writes (a full disk)?
+    /// Inputs that answer for their records refuse new ones meanwhile.
+    pub fn storage_failing(&self) -> bool {
+        self.inner.store.as_ref().is_some_and(|s| s.is_failing())
+    }
+
     /// The input's default tag.
     pub fn tag(&self) -> &str {
         &self.inner.tag

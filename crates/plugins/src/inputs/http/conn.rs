@@ -48,6 +48,9 @@ enum Refusal {
     /// later.
     #[error("input is stopping")]
     Stopping,
+    /// Filesystem storage cannot write: the records could not be kept.
+    #[error("storage cannot write chunk files")]
+    Storage,
     /// The path names a tag a client may not set.
     #[error("tag refused; {0}")]
     Tag(#[from] TagError),
@@ -66,7 +69,7 @@ impl Refusal {
     fn status(&self) -> StatusCode {
         let code = match self {
             Refusal::Method(_) => 405,
-            Refusal::Stopping => 503,
+            Refusal::Stopping | Refusal::Storage => 503,
             Refusal::Tag(_) | Refusal::Read(_) => 400,
             Refusal::Body(e) => e.status(),
             Refusal::Task => 500,
@@ -82,6 +85,7 @@ impl Refusal {
                 ctx.reject(&format_args!("request from {peer} refused; {self}"));
             }
             Refusal::Task => tracing::error!(%peer, reason = %self, "http request failed"),
+            Refusal::Storage => tracing::warn!(%peer, reason = %self, "http request refused"),
             _ => tracing::debug!(%peer, reason = %self, "http request refused"),
         }
     }
@@ -152,8 +156,18 @@ async fn take(
         }
     };
     let body = read_body(body, config.max_body).await?;
-    for batch in request.run(body, config).await? {
-        ctx.append(&batch.tag, &batch.data, batch.records);
+    let batches = request.run(body, config).await?;
+    if ctx.storage_failing() {
+        return Err(Refusal::Storage);
+    }
+    let mut last = None;
+    for batch in batches {
+        last = Some(ctx.append(&batch.tag, &batch.data, batch.records));
+    }
+    // The success answer means the records are safe: written to their
+    // chunk file (filesystem storage) or delivered (memory storage).
+    if let Some(cp) = last {
+        ctx.wait_done(cp).await;
     }
     Ok(())
 }

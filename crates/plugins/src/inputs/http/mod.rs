@@ -16,10 +16,12 @@
 //! The tag is the request path (`POST /app.log`: `app.log`; `/`: the
 //! input's tag), unless a record names one under `tag_key`; a tag a client
 //! sets is checked by [`tag`] and refused with 400 when unsafe. Answers:
-//! the success code once the records are appended; 400 for a malformed
-//! body or tag, 405 for a method other than POST, 413 for a body over
-//! `buffer_max_size`, 415 for an unknown content type or encoding, 503
-//! while stopping. While the input is paused by `Mem_Buf_Limit` no request
+//! the success code once the records are safe (written to their chunk
+//! file with `storage.type filesystem`, delivered with memory storage);
+//! 400 for a malformed body or tag, 405 for a method other than POST, 413
+//! for a body over `buffer_max_size`, 415 for an unknown content type or
+//! encoding, 503 while stopping or while filesystem storage cannot
+//! write. While the input is paused by `Mem_Buf_Limit` no request
 //! is read, so clients wait instead of records being dropped.
 //!
 //! [`conn`] serves one connection, [`body`] turns a body into events and
