@@ -3,8 +3,10 @@
 //! an output's oldest chunks, and the records it says it dropped are
 //! exactly the ones that never arrive once the receiver is back;
 //! `storage.max_chunks_up` keeps the rest of the backlog down on disk,
-//! and every record still arrives; `storage.keep.rejected` keeps a copy
-//! of every chunk whose retries ran out.
+//! and every record still arrives (or, with
+//! `storage.pause_on_chunks_overlimit`, the input waits instead);
+//! `storage.keep.rejected` keeps a copy of every chunk whose retries ran
+//! out.
 
 mod common;
 
@@ -237,4 +239,56 @@ fn chunks_whose_retries_run_out_are_kept_with_keep_rejected() {
         "the dropped chunks' own files are gone"
     );
     api.stop();
+}
+
+#[test]
+fn pause_on_chunks_overlimit_waits_instead_of_going_down() {
+    let input = free_port();
+    let receiver = free_port();
+    let api = Api::start(&format!(
+        "    storage.path DIR/store
+    storage.max_chunks_up 2
+    storage.metrics on
+    scheduler.base 1
+    scheduler.cap 2
+[INPUT]
+    Name tcp
+    Listen 127.0.0.1
+    Port {input}
+    Format json
+    storage.type filesystem
+    storage.pause_on_chunks_overlimit on
+[OUTPUT]
+    Name tcp
+    Match *
+    Host 127.0.0.1
+    Port {receiver}
+    Format json_lines
+    Retry_Limit no_limits
+"
+    ));
+    let sender = std::thread::spawn(move || send_batches(input));
+    let layer = || api.json("/api/v1/storage")["storage_layer"]["chunks"].clone();
+    assert!(
+        eventually(Duration::from_secs(10), || layer()["fs_chunks_up"] == 2),
+        "{}",
+        layer()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let chunks = layer();
+    assert_eq!(chunks["fs_chunks_down"], 0, "{chunks}");
+    assert!(chunks["fs_chunks"].as_u64().unwrap() <= 3, "{chunks}");
+
+    let received = receive(receiver);
+    let total = BATCHES * PER_BATCH;
+    let all = eventually(Duration::from_secs(40), || {
+        received.lock().unwrap().len() >= total
+    });
+    sender.join().unwrap();
+    let got = received.lock().unwrap().clone();
+    assert!(all, "received {} of {total}", got.len());
+    let unique: HashSet<u64> = got.iter().copied().collect();
+    assert_eq!(unique.len(), total, "every record once");
+    let out = api.stop();
+    assert!(out.status.success(), "{}", out.stderr);
 }

@@ -144,6 +144,7 @@ fn emitters(
             // are kept in memory even when their input stores to disk,
             // because an emitter is not tied to one input's storage type.
             store: None,
+            pause_on_overlimit: false,
         };
         let ctx = InputContext::new(parts, Arc::clone(pipeline), shutdown.clone());
         emitters.push(Emitter {
@@ -314,6 +315,7 @@ impl Engine {
                 account: Arc::clone(&account),
                 metrics: input_metrics,
                 store: store.clone().filter(|_| on_disk),
+                pause_on_overlimit: cfg.bool("storage.pause_on_chunks_overlimit"),
             };
             let ctx = InputContext::new(parts, Arc::clone(&pipeline), shutdown.clone());
             inputs.push(InputInstance {

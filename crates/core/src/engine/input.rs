@@ -72,6 +72,10 @@ struct Shared {
     shutdown: Shutdown,
     /// Filesystem storage, for `storage.type filesystem`.
     store: Option<Arc<Store>>,
+    /// `storage.pause_on_chunks_overlimit`: wait while
+    /// `storage.max_chunks_up` chunks are up instead of sealing new ones
+    /// down.
+    pause_on_overlimit: bool,
     /// Tasks the input started besides its own (one per connection).
     tasks: Mutex<JoinSet<()>>,
 }
@@ -100,6 +104,7 @@ pub(crate) struct InputParts {
     pub account: Arc<Account>,
     pub metrics: Arc<InputMetrics>,
     pub store: Option<Arc<Store>>,
+    pub pause_on_overlimit: bool,
 }
 
 impl InputContext {
@@ -116,6 +121,7 @@ impl InputContext {
                 pipeline,
                 shutdown,
                 store: parts.store,
+                pause_on_overlimit: parts.pause_on_overlimit,
                 tasks: Mutex::new(JoinSet::new()),
             }),
         }
@@ -171,6 +177,9 @@ impl InputContext {
     pub async fn ready(&self) {
         if let Some(store) = &self.inner.store {
             store.writable().await;
+            if self.inner.pause_on_overlimit {
+                store.chunks_below_limit().await;
+            }
         }
         self.inner.account.ready().await
     }
@@ -376,7 +385,9 @@ impl InputContext {
         let shared = &*self.inner;
         let lease = shared.account.lease(open.data.len());
         let hold = SharedHold::new(ChunkHold::new(Arc::clone(&shared.progress), open.first));
-        let over_limit = shared.store.as_ref().is_some_and(|s| s.chunks_over_limit());
+        // An input that pauses at the limit keeps its chunks up instead.
+        let over_limit = !shared.pause_on_overlimit
+            && shared.store.as_ref().is_some_and(|s| s.chunks_over_limit());
         let file = match open.file {
             Some(file) if over_limit && shared.routable => {
                 let size = open.data.len();

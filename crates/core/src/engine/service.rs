@@ -227,11 +227,7 @@ pub const SERVICE_PROPS: &[Property] = &[
 ];
 
 /// Keys accepted for compatibility whose feature sluice lacks so far.
-const NOT_YET: &[&str] = &[
-    "streams_file",
-    "plugins_file",
-    "storage.backlog.flush_on_shutdown",
-];
+const NOT_YET: &[&str] = &["streams_file", "plugins_file"];
 
 /// The settings the engine uses.
 #[derive(Debug, Clone)]

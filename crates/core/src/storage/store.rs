@@ -220,6 +220,20 @@ impl Store {
         self.up.load(Ordering::Relaxed) >= self.settings.max_chunks_up && !self.is_failing()
     }
 
+    /// Waits while `storage.max_chunks_up` chunks are up: for an input
+    /// with `storage.pause_on_chunks_overlimit on`.
+    pub async fn chunks_below_limit(&self) {
+        loop {
+            let changed = self.health.recovered.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if !self.chunks_over_limit() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     fn set_gauges(&self) {
         self.metrics.up.set(self.up.load(Ordering::Relaxed) as u64);
     }
@@ -468,6 +482,8 @@ impl Drop for StoredChunk {
         if self.up {
             store.up.fetch_sub(1, Ordering::Relaxed);
             store.set_gauges();
+            // Inputs paused on storage.max_chunks_up may go on.
+            store.health.recovered.notify_waiters();
         } else {
             let down = &store.metrics.down;
             down.set(down.get().saturating_sub(1));
