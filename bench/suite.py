@@ -92,10 +92,10 @@ class LineSink:
 
 class Workload:
     def __init__(self, key, title, conf, feed=None, needs=(), target=None, ref=None,
-                 sink=False, data="json", waits_for=None):
+                 sink=False, data="json", waits_for=None, downstream=None):
         self.key, self.title, self.conf, self.feed = key, title, conf, feed
         self.needs, self.target, self.ref, self.sink = needs, target, ref, sink
-        self.data, self.waits_for = data, waits_for
+        self.data, self.waits_for, self.downstream = data, waits_for, downstream
 
 
 SERVICE = """[SERVICE]
@@ -158,9 +158,15 @@ def workloads():
                  "    Port {sink}\n    Format json_lines\n",
                  feed=feed_socat, sink=True, needs=[("output", "tcp")], target=1_250_000,
                  ref="socat"),
-        Workload("W5", "tail → forward → sluice (forward) → null", None,
-                 needs=[("input", "tail"), ("output", "forward")], target=1_600_000,
-                 waits_for="a two-process runner"),
+        # Two processes: {fwd} is the second one's forward input, whose
+        # null output is counted; CPU and peak RSS add up both.
+        Workload("W5", "tail → forward → sluice (forward) → null",
+                 SERVICE + TAIL + "    Parser json\n[OUTPUT]\n    Name forward\n    Match *\n"
+                 "    Host 127.0.0.1\n    Port {fwd}\n",
+                 needs=[("input", "tail"), ("input", "forward"), ("output", "forward")],
+                 target=1_600_000, ref="cat",
+                 downstream=SERVICE + "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n"
+                 "    Port {fwd}\n" + null),
         Workload("W6", "http JSON → null",
                  SERVICE + "[INPUT]\n    Name http\n    Listen 127.0.0.1\n    Port {port}\n"
                  + null, feed=feed_http, needs=[("input", "http")], ref="socat"),
@@ -176,36 +182,50 @@ def workloads():
 
 
 def run_workload(binary, w, paths, workdir):
-    port, api = free_port(), free_port()
+    port, api, fwd, down_api = free_port(), free_port(), free_port(), free_port()
     sink = LineSink() if w.sink else None
     data = paths[w.data]
     storage = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "storage")
     shutil.rmtree(storage, ignore_errors=True)
-    conf_text = w.conf.format(api=api, port=port, data=data, parsers=paths["parsers"],
-                              sink=sink.port if sink else 0, storage=storage)
-    conf = os.path.join(workdir, f"{w.key}.conf")
-    with open(conf, "w") as f:
-        f.write(conf_text)
-    start = time.monotonic()
-    proc = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL)
+
+    def write_conf(name, text, api_port):
+        path = os.path.join(workdir, f"{name}.conf")
+        with open(path, "w") as f:
+            f.write(text.format(api=api_port, port=port, data=data, parsers=paths["parsers"],
+                                sink=sink.port if sink else 0, storage=storage, fwd=fwd))
+        return path
+
+    procs = []
     try:
+        # The downstream process (W5) listens before the upstream starts.
+        if w.downstream:
+            conf = write_conf(f"{w.key}-down", w.downstream, down_api)
+            procs.append(subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL))
+            wait_port(down_api, procs[-1])
+            wait_port(fwd, procs[-1])
+        conf = write_conf(w.key, w.conf, api)
+        start = time.monotonic()
+        proc = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL)
+        procs.append(proc)
         wait_port(api, proc)
         if w.feed:
             wait_port(port, proc)
             start = time.monotonic()
             w.feed(port, data)
         records = paths["lines"]
+        counted = down_api if w.downstream else api
         deadline = time.monotonic() + RECORDS_TIMEOUT
-        while (sink.lines if sink else null_count(api)) < records:
+        while (sink.lines if sink else null_count(counted)) < records:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{w.key}: not every record came out")
             time.sleep(0.005)
         elapsed = time.monotonic() - start
-        cpu, hwm, _ = proc_stats(proc.pid)
-        return elapsed, cpu, hwm
+        figures = [proc_stats(p.pid) for p in procs]
+        return elapsed, sum(f[0] for f in figures), sum(f[1] for f in figures)
     finally:
-        proc.terminate()
-        proc.wait()
+        for p in procs:
+            p.terminate()
+            p.wait()
 
 
 def reference(name, path, lines):

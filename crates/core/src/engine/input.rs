@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::task::JoinSet;
@@ -25,6 +26,10 @@ use crate::storage::store::FileHandle;
 use crate::storage::Store;
 
 use super::pipeline::Pipeline;
+
+/// Sealed chunks alive past which an input yields after each seal (see
+/// [`InputContext::ready`]).
+const YIELD_AT_CHUNKS: usize = 4;
 
 /// Events appended but not yet sealed, for one tag.
 #[derive(Debug)]
@@ -78,6 +83,8 @@ struct Shared {
     pause_on_overlimit: bool,
     /// Tasks the input started besides its own (one per connection).
     tasks: Mutex<JoinSet<()>>,
+    /// A chunk was sealed since the input last waited in `ready()`.
+    sealed_since_ready: AtomicBool,
 }
 
 /// The handle an input uses to hand events to the pipeline.
@@ -123,6 +130,7 @@ impl InputContext {
                 store: parts.store,
                 pause_on_overlimit: parts.pause_on_overlimit,
                 tasks: Mutex::new(JoinSet::new()),
+                sealed_since_ready: AtomicBool::new(false),
             }),
         }
     }
@@ -174,7 +182,19 @@ impl InputContext {
     ///
     /// With filesystem storage it also waits while the disk refuses
     /// writes, so nothing is read that cannot be stored.
+    ///
+    /// When sealed chunks pile up it also yields after a seal: the output
+    /// queue a chunk woke waits in this worker's next-task slot, which
+    /// other workers cannot steal, so an input that reads without pause
+    /// (a socket that is always readable) would otherwise hold its chunks
+    /// back from delivery and grow memory. Below the pile-up it does not,
+    /// since handing the worker over costs throughput.
     pub async fn ready(&self) {
+        if self.inner.sealed_since_ready.swap(false, Ordering::Relaxed)
+            && self.inner.account.chunks() >= YIELD_AT_CHUNKS
+        {
+            tokio::task::yield_now().await;
+        }
         if let Some(store) = &self.inner.store {
             store.writable().await;
             if self.inner.pause_on_overlimit {
@@ -383,6 +403,7 @@ impl InputContext {
     /// leave memory once written, and outputs read them back to flush.
     fn seal(&self, open: Sealing) {
         let shared = &*self.inner;
+        shared.sealed_since_ready.store(true, Ordering::Relaxed);
         let lease = shared.account.lease(open.data.len());
         let hold = SharedHold::new(ChunkHold::new(Arc::clone(&shared.progress), open.first));
         // An input that pauses at the limit keeps its chunks up instead.
