@@ -292,3 +292,77 @@ fn pause_on_chunks_overlimit_waits_instead_of_going_down() {
     let out = api.stop();
     assert!(out.status.success(), "{}", out.stderr);
 }
+
+#[test]
+fn a_route_done_before_a_stop_is_not_delivered_to_again() {
+    let store = common::temp_dir("two-routes").join("store");
+    let input = free_port();
+    let (up, down) = (free_port(), free_port());
+    let config = format!(
+        "    storage.path {}
+    Grace 1
+    scheduler.base 1
+    scheduler.cap 2
+[INPUT]
+    Name tcp
+    Listen 127.0.0.1
+    Port {input}
+    Format json
+    storage.type filesystem
+[OUTPUT]
+    Name tcp
+    Match *
+    Host 127.0.0.1
+    Port {up}
+    Format json_lines
+    Retry_Limit no_limits
+[OUTPUT]
+    Name tcp
+    Match *
+    Host 127.0.0.1
+    Port {down}
+    Format json_lines
+    Retry_Limit no_limits
+",
+        store.display()
+    );
+    let total = BATCHES * PER_BATCH;
+    let first = receive(up);
+    let api = Api::start(&config);
+    send_batches(input);
+    assert!(
+        eventually(Duration::from_secs(20), || first.lock().unwrap().len()
+            >= total),
+        "the reachable output got {} of {total}",
+        first.lock().unwrap().len()
+    );
+    let out = api.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    let files = || {
+        std::fs::read_dir(store.join("tcp.0"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert!(files() > 0, "the second route is still owed");
+
+    let second = receive(down);
+    let api = Api::start(&config);
+    assert!(
+        eventually(Duration::from_secs(30), || second.lock().unwrap().len()
+            >= total),
+        "the second output got {} of {total}",
+        second.lock().unwrap().len()
+    );
+    assert!(eventually(Duration::from_secs(10), || files() == 0));
+    std::thread::sleep(Duration::from_secs(1));
+    let out = api.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    let unique: HashSet<u64> = second.lock().unwrap().iter().copied().collect();
+    assert_eq!(unique.len(), total);
+    assert_eq!(second.lock().unwrap().len(), total, "no duplicate");
+    assert_eq!(
+        first.lock().unwrap().len(),
+        total,
+        "the first output, done before the stop, got nothing again"
+    );
+}

@@ -37,11 +37,21 @@ pub enum RouteState {
     Done = 1,
 }
 
+/// What kind of events a chunk holds. Only logs flow through sluice so
+/// far; the byte is in the format so metrics and traces can join without
+/// a new version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventType {
+    #[default]
+    Logs = 0,
+}
+
 /// The header of a chunk file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkHeader {
     pub tag: String,
     pub input: String,
+    pub event_type: EventType,
     /// Output instance names the chunk was routed to, with their state.
     pub routes: Vec<(String, RouteState)>,
     pub sealed: bool,
@@ -100,6 +110,7 @@ fn encode_header(header: &ChunkHeader) -> (Vec<u8>, Vec<usize>) {
     let mut body = Vec::new();
     put_str(&mut body, &header.tag);
     put_str(&mut body, &header.input);
+    body.push(header.event_type as u8);
     body.extend_from_slice(&(header.routes.len() as u16).to_be_bytes());
     let mut names = Vec::new();
     for (name, _) in &header.routes {
@@ -323,6 +334,10 @@ fn read_header(bytes: &[u8]) -> Result<(ChunkHeader, usize), ChunkFileError> {
     let mut r = HeaderReader { body, at: 0 };
     let tag = r.string()?;
     let input = r.string()?;
+    let event_type = match r.u8()? {
+        0 => EventType::Logs,
+        _ => return Err(ChunkFileError::Header("unknown event type")),
+    };
     let count = usize::from(r.u16()?);
     let names = (0..count)
         .map(|_| r.string())
@@ -346,6 +361,7 @@ fn read_header(bytes: &[u8]) -> Result<(ChunkHeader, usize), ChunkFileError> {
     let header = ChunkHeader {
         tag,
         input,
+        event_type,
         routes,
         sealed,
     };
@@ -358,6 +374,15 @@ struct HeaderReader<'a> {
 }
 
 impl HeaderReader<'_> {
+    fn u8(&mut self) -> Result<u8, ChunkFileError> {
+        let b = *self
+            .body
+            .get(self.at)
+            .ok_or(ChunkFileError::Header("cut short"))?;
+        self.at += 1;
+        Ok(b)
+    }
+
     fn u16(&mut self) -> Result<u16, ChunkFileError> {
         let b = self
             .body
@@ -386,6 +411,7 @@ mod tests {
         ChunkHeader {
             tag: "app.web".into(),
             input: "tail.0".into(),
+            event_type: EventType::Logs,
             routes: vec![
                 ("es.0".into(), RouteState::Pending),
                 ("forward.1".into(), RouteState::Pending),

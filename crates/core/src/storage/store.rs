@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use crate::ack::SharedHold;
 use crate::metrics::{Counter, Gauge};
 
-use super::chunk_file::{self, ChunkHeader, ChunkWriter, RouteState, SyncMode};
+use super::chunk_file::{self, ChunkHeader, ChunkWriter, EventType, RouteState, SyncMode};
 
 /// The file name ending of chunk files.
 pub const CHUNK_SUFFIX: &str = "chunk";
@@ -292,6 +292,7 @@ impl Store {
         let header = ChunkHeader {
             tag: tag.to_owned(),
             input: input.to_owned(),
+            event_type: EventType::Logs,
             routes: routes
                 .iter()
                 .map(|r| (r.to_string(), RouteState::Pending))
@@ -317,6 +318,7 @@ impl Store {
         let header = ChunkHeader {
             tag: chunk.tag().to_owned(),
             input: chunk.input().to_owned(),
+            event_type: EventType::Logs,
             routes: vec![(output.to_owned(), RouteState::Done)],
             sealed: true,
         };

@@ -380,6 +380,8 @@ pub fn read_chunk_file(bytes: &[u8]) -> Option<ChunkFile> {
     let mut at = 0;
     let tag = string(body, &mut at)?;
     let input = string(body, &mut at)?;
+    // The event type byte: 0, logs.
+    at += 1;
     let count = be_u16(body, at)?;
     at += 2;
     let routes = (0..count)
