@@ -26,25 +26,11 @@ const PER_BATCH: usize = 400;
 fn dropped_records_match_the_counter_exactly() {
     let input = free_port();
     let receiver = free_port();
-    let api = Api::start(&format!(
-        "    storage.path DIR/store
-    scheduler.base 1
-    scheduler.cap 2
-[INPUT]
-    Name tcp
-    Listen 127.0.0.1
-    Port {input}
-    Format json
-    storage.type filesystem
-[OUTPUT]
-    Name tcp
-    Match *
-    Host 127.0.0.1
-    Port {receiver}
-    Format json_lines
-    Retry_Limit no_limits
-    storage.total_limit_size 100k
-"
+    let api = Api::start(&stored(
+        "    storage.path DIR/store\n",
+        input,
+        "",
+        &[(receiver, "    storage.total_limit_size 100k\n")],
     ));
     send_batches(input);
     let dropped = || {
@@ -128,26 +114,11 @@ fn receive(port: u16) -> Arc<Mutex<Vec<u64>>> {
 fn chunks_past_max_chunks_up_wait_down_on_disk_and_all_arrive() {
     let input = free_port();
     let receiver = free_port();
-    let api = Api::start(&format!(
-        "    storage.path DIR/store
-    storage.max_chunks_up 2
-    storage.metrics on
-    scheduler.base 1
-    scheduler.cap 2
-[INPUT]
-    Name tcp
-    Listen 127.0.0.1
-    Port {input}
-    Format json
-    storage.type filesystem
-[OUTPUT]
-    Name tcp
-    Match *
-    Host 127.0.0.1
-    Port {receiver}
-    Format json_lines
-    Retry_Limit no_limits
-"
+    let api = Api::start(&stored(
+        "    storage.path DIR/store\n    storage.max_chunks_up 2\n    storage.metrics on\n",
+        input,
+        "",
+        &[(receiver, "")],
     ));
     send_batches(input);
     let layer = || api.json("/api/v1/storage")["storage_layer"]["chunks"].clone();
@@ -186,26 +157,11 @@ fn chunks_past_max_chunks_up_wait_down_on_disk_and_all_arrive() {
 fn chunks_whose_retries_run_out_are_kept_with_keep_rejected() {
     let input = free_port();
     let dead = free_port();
-    let api = Api::start(&format!(
-        "    storage.path DIR/store
-    storage.keep.rejected on
-    storage.max_chunks_up 4
-    scheduler.base 1
-    scheduler.cap 1
-[INPUT]
-    Name tcp
-    Listen 127.0.0.1
-    Port {input}
-    Format json
-    storage.type filesystem
-[OUTPUT]
-    Name tcp
-    Match *
-    Host 127.0.0.1
-    Port {dead}
-    Format json_lines
-    Retry_Limit 1
-"
+    let api = Api::start(&stored(
+        "    storage.path DIR/store\n    storage.keep.rejected on\n    storage.max_chunks_up 4\n",
+        input,
+        "",
+        &[(dead, "    Retry_Limit 1\n")],
     ));
     send_batches(input);
     let rejected_dir = api.dir.join("store/rejected/tcp.0");
@@ -245,27 +201,11 @@ fn chunks_whose_retries_run_out_are_kept_with_keep_rejected() {
 fn pause_on_chunks_overlimit_waits_instead_of_going_down() {
     let input = free_port();
     let receiver = free_port();
-    let api = Api::start(&format!(
-        "    storage.path DIR/store
-    storage.max_chunks_up 2
-    storage.metrics on
-    scheduler.base 1
-    scheduler.cap 2
-[INPUT]
-    Name tcp
-    Listen 127.0.0.1
-    Port {input}
-    Format json
-    storage.type filesystem
-    storage.pause_on_chunks_overlimit on
-[OUTPUT]
-    Name tcp
-    Match *
-    Host 127.0.0.1
-    Port {receiver}
-    Format json_lines
-    Retry_Limit no_limits
-"
+    let api = Api::start(&stored(
+        "    storage.path DIR/store\n    storage.max_chunks_up 2\n    storage.metrics on\n",
+        input,
+        "    storage.pause_on_chunks_overlimit on\n",
+        &[(receiver, "")],
     ));
     let sender = std::thread::spawn(move || send_batches(input));
     let layer = || api.json("/api/v1/storage")["storage_layer"]["chunks"].clone();
@@ -298,33 +238,11 @@ fn a_route_done_before_a_stop_is_not_delivered_to_again() {
     let store = common::temp_dir("two-routes").join("store");
     let input = free_port();
     let (up, down) = (free_port(), free_port());
-    let config = format!(
-        "    storage.path {}
-    Grace 1
-    scheduler.base 1
-    scheduler.cap 2
-[INPUT]
-    Name tcp
-    Listen 127.0.0.1
-    Port {input}
-    Format json
-    storage.type filesystem
-[OUTPUT]
-    Name tcp
-    Match *
-    Host 127.0.0.1
-    Port {up}
-    Format json_lines
-    Retry_Limit no_limits
-[OUTPUT]
-    Name tcp
-    Match *
-    Host 127.0.0.1
-    Port {down}
-    Format json_lines
-    Retry_Limit no_limits
-",
-        store.display()
+    let config = stored(
+        &format!("    storage.path {}\n    Grace 1\n", store.display()),
+        input,
+        "",
+        &[(up, ""), (down, "")],
     );
     let total = BATCHES * PER_BATCH;
     let first = receive(up);
@@ -365,4 +283,28 @@ fn a_route_done_before_a_stop_is_not_delivered_to_again() {
         total,
         "the first output, done before the stop, got nothing again"
     );
+}
+
+/// A configuration: `[SERVICE]` keys (after the API's), a tcp input on
+/// `input` that stores to disk, with `input_keys`, and a `json_lines` tcp
+/// output per `(port, keys)` that retries without limit unless its keys
+/// set `Retry_Limit`.
+fn stored(service: &str, input: u16, input_keys: &str, outputs: &[(u16, &str)]) -> String {
+    let mut text = format!(
+        "{service}    scheduler.base 1\n    scheduler.cap 2\n[INPUT]\n    Name tcp\n    \
+         Listen 127.0.0.1\n    Port {input}\n    Format json\n    storage.type filesystem\n\
+         {input_keys}"
+    );
+    for (port, keys) in outputs {
+        let retry = if keys.contains("Retry_Limit") {
+            ""
+        } else {
+            "    Retry_Limit no_limits\n"
+        };
+        text.push_str(&format!(
+            "[OUTPUT]\n    Name tcp\n    Match *\n    Host 127.0.0.1\n    Port {port}\n    \
+             Format json_lines\n{retry}{keys}"
+        ));
+    }
+    text
 }

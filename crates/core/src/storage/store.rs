@@ -630,7 +630,7 @@ impl Writer {
                     }
                     Err(err) => {
                         entry.failed = true;
-                        self.failed(&entry.path, "create", &err);
+                        self.failed_log("create", &err);
                         // A file created before the error holds nothing.
                         let _ = std::fs::remove_file(&entry.path);
                     }
@@ -809,6 +809,7 @@ impl Writer {
         let _ = std::fs::remove_file(&entry.path);
     }
 
+    /// A file that was counted failed after its creation.
     fn failed_entry(&mut self, what: &str, err: &io::Error) {
         self.metrics
             .files
@@ -816,11 +817,8 @@ impl Writer {
         self.failed_log(what, err);
     }
 
-    fn failed(&mut self, path: &Path, what: &str, err: &io::Error) {
-        tracing::debug!(path = %path.display(), "chunk file failed");
-        self.failed_log(what, err);
-    }
-
+    /// Counts a failed write, logs the first of a run of failures, and
+    /// pauses filesystem inputs.
     fn failed_log(&mut self, what: &str, err: &io::Error) {
         self.metrics.write_errors.inc();
         if !self.health.failing.swap(true, Ordering::AcqRel) {
