@@ -25,6 +25,9 @@
 //!   once every file it follows is read to its end, taking a last line
 //!   that has no newline), `ignore_older`
 //!   (files last changed longer ago are not followed).
+//! - `mem_buf_limit` (32M; Fluent Bit's is unlimited): reading pauses
+//!   while the input's chunks in memory reach it; the lines wait in the
+//!   file, so nothing is lost and memory stays bounded during an outage.
 //! - `rotate_wait` (5): a rotated or deleted file is followed this long
 //!   after it moved, and in any case until it is read to its end; its
 //!   last line is then taken even without a newline.
@@ -59,6 +62,14 @@ use sluice_core::parser::Parser;
 use sluice_core::plugin::{BuildInput, Input, InputContext, PluginError, Setup, Spec};
 
 const PROPS: &[Property] = &[
+    // The file is the buffer: a paused tail loses nothing, so memory is
+    // bounded by default where Fluent Bit's is not.
+    Property::new(
+        "mem_buf_limit",
+        PropKind::Size,
+        Some("32M"),
+        "Pause reading when the input's chunks in memory reach this size (0: no limit)",
+    ),
     Property::new(
         "path",
         PropKind::Str,
