@@ -125,15 +125,28 @@ impl<'a> RawEvent<'a> {
     }
 
     /// Reads the event at the reader's position.
+    ///
+    /// A well-formed event is read in one pass, the body's skip finding
+    /// its end. Otherwise the whole value is skipped first, so the walk
+    /// can go on after it, and the shape's error is returned.
     pub fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        let start = r.position();
+        let rest = r.remaining();
+        let mut probe = Reader::new(rest);
+        if let Ok(event) = Self::read_shape(&mut probe, rest) {
+            let len = probe.position();
+            r.advance(len);
+            return Ok(RawEvent {
+                raw: &rest[..len],
+                ..event
+            });
+        }
         let whole = r.skip()?;
-        let mut inner = Reader::new(whole);
-        let event = Self::read_shape(&mut inner, whole)?;
-        debug_assert!(r.position() == start + whole.len());
-        Ok(event)
+        Self::read_shape(&mut Reader::new(whole), whole)
     }
 
+    /// Reads `[[time, meta], body]` (or `[time, body]`); `raw` is set to
+    /// `whole`, which the caller corrects when it reads from a longer
+    /// stream.
     fn read_shape(r: &mut Reader<'a>, whole: &'a [u8]) -> Result<Self, DecodeError> {
         if r.token()? != Token::Array(2) {
             return Err(DecodeError::Shape("event is not a two-element array"));

@@ -256,6 +256,12 @@ impl<'a> Reader<'a> {
         &self.buf[self.pos.min(self.buf.len())..]
     }
 
+    /// Moves past `n` bytes already read through another reader over
+    /// [`Reader::remaining`].
+    pub fn advance(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
