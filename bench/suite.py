@@ -75,6 +75,9 @@ class LineSink:
 
     def __init__(self):
         self.lines = 0
+        # Connections are counted on threads of their own; += on a shared
+        # int is not atomic, and a lost update looked like lost records.
+        self.lock = threading.Lock()
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         threading.Thread(target=self.serve, daemon=True).start()
@@ -87,7 +90,9 @@ class LineSink:
     def count(self, conn):
         with conn:
             while chunk := conn.recv(1 << 20):
-                self.lines += chunk.count(b"\n")
+                n = chunk.count(b"\n")
+                with self.lock:
+                    self.lines += n
 
 
 class Workload:
