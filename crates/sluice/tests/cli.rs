@@ -115,6 +115,17 @@ fn dry_run_names_file_line_and_key() {
         "{err}"
     );
 
+    let err = dry_run_error(
+        "db.conf",
+        "[INPUT]\n    Name tail\n    Path /tmp/a.log\n    DB /tmp/t.db\n\
+         [INPUT]\n    Name tail\n    Path /tmp/b.log\n    DB /tmp/t.db\n",
+    );
+    assert!(
+        err.contains("db.conf:4: key 'DB': '/tmp/t.db' is also the db of the tail input at")
+            && err.contains("db.conf:5"),
+        "{err}"
+    );
+
     let err = dry_run_error("v.conf", "[INPUT]\n    Name dummy\n    Rate fast\n");
     assert!(
         err.contains("v.conf:3: key 'Rate': 'fast' is not an integer"),

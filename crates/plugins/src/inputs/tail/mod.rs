@@ -52,7 +52,7 @@ mod lines;
 mod scan;
 mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -291,7 +291,36 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigErro
             .transpose()?,
         multiline,
     };
+    if let Some((path, _)) = &opts.db {
+        check_db_not_shared(cfg, setup, path)?;
+    }
     Ok(Box::new(Tail(Arc::new(opts))))
+}
+
+/// Two tail inputs on one `db` would each save offsets for the other's
+/// files and overwrite them: refused before anything starts, naming the
+/// other section.
+fn check_db_not_shared(cfg: &PluginConfig, setup: &Setup, path: &Path) -> Result<(), ConfigError> {
+    let earlier = setup.config.inputs.iter().find(|section| {
+        section.origin != cfg.origin
+            && section
+                .name()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("tail"))
+            && section
+                .get("db")
+                .is_some_and(|db| Path::new(db.value.trim()) == path)
+    });
+    match earlier {
+        Some(other) => Err(cfg.error(
+            "db",
+            format!(
+                "'{}' is also the db of the tail input at {}; each tail needs its own",
+                path.display(),
+                other.origin
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `db.sync`, `db.journal_mode` and `db.locking`, checked.
