@@ -114,8 +114,10 @@ fn receive(port: u16) -> Arc<Mutex<Vec<u64>>> {
 fn chunks_past_max_chunks_up_wait_down_on_disk_and_all_arrive() {
     let input = free_port();
     let receiver = free_port();
+    // With storage.sync full, so the fsync path runs through the binary.
     let api = Api::start(&stored(
-        "    storage.path DIR/store\n    storage.max_chunks_up 2\n    storage.metrics on\n",
+        "    storage.path DIR/store\n    storage.sync full\n    storage.max_chunks_up 2\n    \
+         storage.metrics on\n",
         input,
         "",
         &[(receiver, "")],
