@@ -116,6 +116,15 @@ fn dry_run_names_file_line_and_key() {
     );
 
     let err = dry_run_error(
+        "st.conf",
+        "[SERVICE]\n    storage.path /proc/sluice-cannot-be-here\n[INPUT]\n    Name dummy\n",
+    );
+    assert!(
+        err.contains("st.conf:2: key 'storage.path': storage.path '/proc/sluice-cannot-be-here' cannot be used"),
+        "{err}"
+    );
+
+    let err = dry_run_error(
         "db.conf",
         "[INPUT]\n    Name tail\n    Path /tmp/a.log\n    DB /tmp/t.db\n\
          [INPUT]\n    Name tail\n    Path /tmp/b.log\n    DB /tmp/t.db\n",

@@ -181,13 +181,19 @@ impl Engine {
             config: Arc::clone(&config),
             shutdown: shutdown.clone(),
         };
-        let store =
-            match &service.storage {
-                Some(settings) => Some(Store::open(settings.clone()).map_err(|e| {
-                    ConfigError::new(format!("cannot start the storage writer; {e}"))
-                })?),
-                None => None,
-            };
+        let store = match &service.storage {
+            Some(settings) => Some(Store::open(settings.clone()).map_err(|e| {
+                let message = format!(
+                    "storage.path '{}' cannot be used; {e}",
+                    settings.root.display()
+                );
+                match config.service.get("storage.path") {
+                    Some(entry) => ConfigError::at(&entry.origin, message).with_key(&entry.key),
+                    None => ConfigError::new(message),
+                }
+            })?),
+            None => None,
+        };
         // Numbered per kind, as Fluent Bit does: `tcp.0` can name both an
         // input and an output.
         let mut filter_names = Names::default();
