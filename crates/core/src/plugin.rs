@@ -103,6 +103,9 @@ pub struct EmitterSpec {
     pub mem_buf_limit: usize,
     /// How often to ask for held events.
     pub check_every: std::time::Duration,
+    /// `emitter_storage.type filesystem`: the emitter's chunks are kept
+    /// in files when the service has a `storage.path`.
+    pub on_disk: bool,
 }
 
 /// A destination.

@@ -208,6 +208,16 @@ fn partial_message_mode_rejoins_docker_split_records_from_stdin() {
 }
 
 fn tcp_with_filter(ports: &[(u16, &str)], flush_ms: &str) -> Run {
+    tcp_with_filter_and(ports, flush_ms, &[], &[])
+}
+
+/// The same, with more filter properties and more command line after.
+fn tcp_with_filter_and(
+    ports: &[(u16, &str)],
+    flush_ms: &str,
+    filter_props: &[&str],
+    extra: &[&str],
+) -> Run {
     let mut args: Vec<String> = Vec::new();
     for (port, tag) in ports {
         args.extend(["-i", "tcp", "-p", "listen=127.0.0.1", "-p", "format=none"].map(String::from));
@@ -220,8 +230,42 @@ fn tcp_with_filter(ports: &[(u16, &str)], flush_ms: &str) -> Run {
     }
     args.extend(["-F", "multiline", "-m", "*", "-p", "multiline.parser=java"].map(String::from));
     args.extend(["-p".into(), format!("flush_ms={flush_ms}")]);
+    for prop in filter_props {
+        args.extend(["-p".into(), (*prop).to_owned()]);
+    }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Run::start(&args, None, &[])
+    Run::start(&args, None, extra)
+}
+
+#[test]
+fn released_records_go_through_a_chunk_file_with_emitter_storage_filesystem() {
+    let root = common::temp_dir("emitter-fs");
+    let store = root.join("store");
+    let conf = common::write_file(
+        &root,
+        "svc.conf",
+        &format!("[SERVICE]\n    storage.path {}\n", store.display()),
+    );
+    let port = free_port();
+    let run = tcp_with_filter_and(
+        &[(port, "svc")],
+        "300",
+        &["emitter_storage.type=filesystem"],
+        &["-c", conf.to_str().unwrap()],
+    );
+    let mut c = connect(port);
+    c.write_all(format!("{JAVA}\n").as_bytes()).unwrap();
+    c.flush().unwrap();
+    let got = run.wait_for("svc", 1);
+    drop(c);
+    let out = run.stop();
+    assert_eq!(logs(&got), [JAVA], "{}", out.stderr);
+    assert!(
+        store.join("emitter_for_multiline.0").is_dir(),
+        "the released trace's chunk had a file; {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("buffers in memory"), "{}", out.stderr);
 }
 
 #[test]

@@ -123,11 +123,18 @@ fn matcher(cfg: &PluginConfig) -> Result<Option<Matcher>, ConfigError> {
 fn emitters(
     pipeline: &Arc<Pipeline>,
     shutdown: &Shutdown,
+    store: Option<&Arc<Store>>,
     metrics: &mut InstanceMetrics,
 ) -> Vec<Emitter> {
     let mut emitters = Vec::new();
     for (filter, spec) in pipeline.emitters() {
         let name: Arc<str> = spec.name.as_str().into();
+        if spec.on_disk && store.is_none() {
+            tracing::warn!(
+                emitter = %name,
+                "emitter_storage.type filesystem needs storage.path in [SERVICE]; this emitter buffers in memory"
+            );
+        }
         let account = Account::new(Arc::clone(&name), spec.mem_buf_limit);
         let input_metrics = Arc::new(InputMetrics::default());
         metrics
@@ -140,10 +147,9 @@ fn emitters(
             routable: true,
             account,
             metrics: input_metrics,
-            // TODO: events a filter held back (multiline, rewrite_tag)
-            // are kept in memory even when their input stores to disk,
-            // because an emitter is not tied to one input's storage type.
-            store: None,
+            // Records the filter still holds are in memory whatever the
+            // storage; once released, `emitter_storage.type` decides.
+            store: store.filter(|_| spec.on_disk).cloned(),
             pause_on_overlimit: false,
         };
         let ctx = InputContext::new(parts, Arc::clone(pipeline), shutdown.clone());
@@ -331,7 +337,7 @@ impl Engine {
             });
         }
 
-        let emitters = emitters(&pipeline, &shutdown, &mut metrics);
+        let emitters = emitters(&pipeline, &shutdown, store.as_ref(), &mut metrics);
         Ok(Engine {
             service,
             inputs,

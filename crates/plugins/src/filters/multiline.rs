@@ -12,8 +12,9 @@
 //! complete or idle for `flush_ms`; off: whatever a batch leaves open
 //! comes out at its end), `flush_ms` (default 2000), and, accepted for
 //! compatibility, `emitter_name` (default `emitter_for_<filter>`),
-//! `emitter_storage.type` (default memory) and `emitter_mem_buf_limit`
-//! (default 10M).
+//! `emitter_storage.type` (default memory; `filesystem` keeps the chunks
+//! of released records in files when `storage.path` is set) and
+//! `emitter_mem_buf_limit` (default 10M).
 //!
 //! Records of different tags never join, nor do records whose `stream`
 //! field differs. With `buffer on`, completed records stay in their
@@ -122,12 +123,22 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Filter>, ConfigErr
     if flush_ms <= 0 {
         return Err(cfg.error("flush_ms", "must be a positive number of milliseconds"));
     }
-    let storage = cfg.str("emitter_storage.type").unwrap_or("memory");
-    if !storage.trim().eq_ignore_ascii_case("memory") {
-        // TODO: filesystem storage for the emitter, because sluice has no
-        // filesystem storage for any input yet.
-        return Err(cfg.error("emitter_storage.type", "only memory is supported"));
-    }
+    let on_disk = match cfg
+        .str("emitter_storage.type")
+        .unwrap_or("memory")
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "memory" => false,
+        "filesystem" => true,
+        other => {
+            return Err(cfg.error(
+                "emitter_storage.type",
+                format!("'{other}' is not memory or filesystem"),
+            ))
+        }
+    };
     let flush = Duration::from_millis(flush_ms as u64);
     let emitter = EmitterSpec {
         name: cfg
@@ -135,6 +146,7 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Filter>, ConfigErr
             .map_or_else(|| format!("emitter_for_{}", cfg.instance), str::to_owned),
         mem_buf_limit: cfg.size("emitter_mem_buf_limit").unwrap_or(10 << 20) as usize,
         check_every: (flush / 4).max(Duration::from_millis(10)),
+        on_disk,
     };
     let mut buffer = MultilineBuffer::new(parsers).with_flush_timeout(flush);
     // Unset, each parser reads its own `key_content` (default `log`).
