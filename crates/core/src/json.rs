@@ -100,6 +100,29 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
+    // Log text is mostly ASCII: escape it in the same pass that looks for
+    // the first byte past ASCII, and check UTF-8 only from there on. That
+    // byte starts a character, since everything before it was ASCII.
+    let mut run = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if b >= 0x80 {
+            out.extend_from_slice(&s[run..i]);
+            write_text(out, &s[i..]);
+            out.push(b'"');
+            return;
+        }
+        if ESCAPE[b as usize] != 0 {
+            out.extend_from_slice(&s[run..i]);
+            write_escape(out, b);
+            run = i + 1;
+        }
+    }
+    out.extend_from_slice(&s[run..]);
+    out.push(b'"');
+}
+
+/// Writes text that may hold any bytes: invalid UTF-8 becomes U+FFFD.
+fn write_text(out: &mut Vec<u8>, s: &[u8]) {
     if std::str::from_utf8(s).is_ok() {
         write_escaped(out, s);
     } else {
@@ -110,7 +133,19 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
             }
         }
     }
-    out.push(b'"');
+}
+
+/// Writes the escape of a byte `ESCAPE` marks.
+fn write_escape(out: &mut Vec<u8>, b: u8) {
+    let escape = ESCAPE[b as usize];
+    if escape == b'u' {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let hex = [HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]];
+        out.extend_from_slice(b"\\u00");
+        out.extend_from_slice(&hex);
+    } else {
+        out.extend_from_slice(&[b'\\', escape]);
+    }
 }
 
 /// Copies valid UTF-8 text, escaping what JSON requires; runs that need
@@ -118,19 +153,11 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
 fn write_escaped(out: &mut Vec<u8>, text: &[u8]) {
     let mut run = 0;
     for (i, &b) in text.iter().enumerate() {
-        let escape = ESCAPE[b as usize];
-        if escape == 0 {
+        if ESCAPE[b as usize] == 0 {
             continue;
         }
         out.extend_from_slice(&text[run..i]);
-        if escape == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let hex = [HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]];
-            out.extend_from_slice(b"\\u00");
-            out.extend_from_slice(&hex);
-        } else {
-            out.extend_from_slice(&[b'\\', escape]);
-        }
+        write_escape(out, b);
         run = i + 1;
     }
     out.extend_from_slice(&text[run..]);
