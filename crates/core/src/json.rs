@@ -104,21 +104,51 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     // the first byte past ASCII, and check UTF-8 only from there on. That
     // byte starts a character, since everything before it was ASCII.
     let mut run = 0;
-    for (i, &b) in s.iter().enumerate() {
-        if b >= 0x80 {
-            out.extend_from_slice(&s[run..i]);
-            write_text(out, &s[i..]);
-            out.push(b'"');
-            return;
+    let mut i = 0;
+    while i < s.len() {
+        // Eight plain bytes at a time; a word that may hold anything else
+        // is looked at byte by byte.
+        if let Some(word) = s.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            if plain_word(word) {
+                i += 8;
+                continue;
+            }
         }
-        if ESCAPE[b as usize] != 0 {
-            out.extend_from_slice(&s[run..i]);
-            write_escape(out, b);
-            run = i + 1;
+        let end = (i + 8).min(s.len());
+        while i < end {
+            let b = s[i];
+            if b >= 0x80 {
+                out.extend_from_slice(&s[run..i]);
+                write_text(out, &s[i..]);
+                out.push(b'"');
+                return;
+            }
+            if ESCAPE[b as usize] != 0 {
+                out.extend_from_slice(&s[run..i]);
+                write_escape(out, b);
+                run = i + 1;
+            }
+            i += 1;
         }
     }
     out.extend_from_slice(&s[run..]);
     out.push(b'"');
+}
+
+/// Are all eight bytes of `word` ASCII that JSON takes as it is (no
+/// control character, quote or backslash)? Bit tricks on the whole word;
+/// each test is exact about whether some byte matches.
+fn plain_word(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Some byte of `v` is zero.
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let high = word & HIGHS;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    let quote = zero(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero(word ^ (ONES * u64::from(b'\\')));
+    high | control | quote | backslash == 0
 }
 
 /// Writes text that may hold any bytes: invalid UTF-8 becomes U+FFFD.
@@ -351,6 +381,22 @@ pub fn write_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_words_are_told_from_every_byte_that_needs_a_look() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[at] = b;
+                let plain = b < 0x80 && ESCAPE[b as usize] == 0;
+                assert_eq!(
+                    plain_word(u64::from_le_bytes(word)),
+                    plain,
+                    "{b:#x} at {at}"
+                );
+            }
+        }
+    }
     use crate::msgpack;
     use crate::value::Map;
 
