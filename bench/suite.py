@@ -95,6 +95,35 @@ class LineSink:
                     self.lines += n
 
 
+class HttpSink:
+    """An HTTP server that answers 200 and counts the NDJSON lines POSTed."""
+
+    def __init__(self):
+        import http.server
+        sink = self
+        self.lines = 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                n = body.count(b"\n")
+                with sink.lock:
+                    sink.lines += n
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 class Workload:
     def __init__(self, key, title, conf, feed=None, needs=(), target=None, ref=None,
                  sink=False, data="json", waits_for=None, downstream=None):
@@ -175,6 +204,10 @@ def workloads():
         Workload("W6", "http JSON → null",
                  SERVICE + "[INPUT]\n    Name http\n    Listen 127.0.0.1\n    Port {port}\n"
                  + null, feed=feed_http, needs=[("input", "http")], ref="socat"),
+        Workload("W6b", "tail JSON lines → http json_lines → HTTP sink",
+                 SERVICE + TAIL + "    Parser json\n[OUTPUT]\n    Name http\n    Match *\n"
+                 "    Host 127.0.0.1\n    Port {sink}\n    URI /bulk\n    Format json_lines\n",
+                 needs=[("input", "tail"), ("output", "http")], ref="cat", sink="http"),
         # Compared with W1 and W3 rather than with a fixed figure: the
         # target is to stay within 30% of memory storage on the machine.
         Workload("W7a", "W1 with storage.type filesystem (sync normal)",
@@ -188,7 +221,7 @@ def workloads():
 
 def run_workload(binary, w, paths, workdir):
     port, api, fwd, down_api = free_port(), free_port(), free_port(), free_port()
-    sink = LineSink() if w.sink else None
+    sink = {"http": HttpSink}.get(w.sink, LineSink)() if w.sink else None
     data = paths[w.data]
     storage = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "storage")
     shutil.rmtree(storage, ignore_errors=True)
