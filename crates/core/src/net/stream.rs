@@ -1,5 +1,6 @@
-//! One accepted connection: a plain TCP, TLS or Unix stream behind one
-//! type, and the peer it came from.
+//! Connections' byte streams: plain TCP, TLS or Unix behind one type, for
+//! the connections inputs accept and those outputs open, and the peer an
+//! accepted one came from.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
-use tokio_rustls::server::TlsStream;
+use tokio_rustls::{client, server};
 
 /// Where a connection or datagram came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,54 +37,63 @@ impl std::fmt::Display for Peer {
     }
 }
 
-/// A connection's byte stream, whatever carries it.
+/// A byte stream, whatever carries it: plain TCP, TLS over TCP (`T`, the
+/// server or client side of rustls) or a Unix socket. Inputs read
+/// accepted connections through [`Stream`]; outputs write through
+/// [`ClientStream`].
 #[derive(Debug)]
-pub enum Stream {
+pub enum ByteStream<T> {
     Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<T>),
     Unix(UnixStream),
 }
 
-impl AsyncRead for Stream {
+/// An accepted connection's stream.
+pub type Stream = ByteStream<server::TlsStream<TcpStream>>;
+
+/// A stream an output opened.
+pub type ClientStream = ByteStream<client::TlsStream<TcpStream>>;
+
+impl<T: AsyncRead + Unpin> AsyncRead for ByteStream<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            ByteStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            ByteStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            ByteStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for Stream {
+impl<T: AsyncWrite + Unpin> AsyncWrite for ByteStream<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            ByteStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            ByteStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            ByteStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            ByteStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            ByteStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            ByteStream::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            ByteStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            ByteStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            ByteStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -3,18 +3,15 @@
 //! thread), a TCP connect bounded by `net.connect_timeout` that tries each
 //! resolved address in turn, and the TLS handshake when `tls` is on.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+use crate::net::stream::ClientStream;
 
 use super::HttpError;
 
@@ -30,12 +27,6 @@ pub(crate) struct Destination {
     pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
 
-/// A client connection, plain or TLS.
-pub(crate) enum ClientStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
 /// Resolves, connects and, with TLS, shakes hands.
 ///
 /// # Errors
@@ -49,7 +40,7 @@ pub(crate) async fn open(dest: &Destination) -> Result<ClientStream, HttpError> 
         })??;
     let _ = tcp.set_nodelay(true);
     let Some((config, name)) = &dest.tls else {
-        return Ok(ClientStream::Plain(tcp));
+        return Ok(ClientStream::Tcp(tcp));
     };
     let tls = TlsConnector::from(Arc::clone(config))
         .connect(name.clone(), tcp)
@@ -76,44 +67,4 @@ async fn connect_any(dest: &Destination) -> Result<TcpStream, HttpError> {
     Err(HttpError::Connect(last.unwrap_or_else(|| {
         format!("{host} resolves to no address")
     })))
-}
-
-impl AsyncRead for ClientStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ClientStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
 }

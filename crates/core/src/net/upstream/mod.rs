@@ -39,7 +39,7 @@ use crate::config::{ConfigError, PluginConfig, PropKind, Property};
 mod connect;
 mod connection;
 
-pub use connect::ClientStream;
+pub use crate::net::stream::ClientStream;
 pub use connection::Connection;
 
 use connect::{connect, still_open};
