@@ -55,9 +55,9 @@ struct Health {
     failing: AtomicBool,
     /// Frame bytes queued for the writer.
     queued: AtomicUsize,
-    /// Notified when writes work again or the queue drains below half
-    /// its limit.
-    recovered: Notify,
+    /// Notified when writes work again, the queue drains below half its
+    /// limit, or a chunk that was up is released.
+    changed: Notify,
 }
 
 impl Health {
@@ -70,7 +70,7 @@ impl Health {
         let before = self.queued.fetch_sub(bytes, Ordering::AcqRel);
         let after = before - bytes;
         if before > QUEUE_LIMIT / 2 && after <= QUEUE_LIMIT / 2 {
-            self.recovered.notify_waiters();
+            self.changed.notify_waiters();
         }
     }
 }
@@ -159,7 +159,8 @@ enum Op {
 /// Filesystem storage of one pipeline.
 pub struct Store {
     settings: StoreSettings,
-    tx: Mutex<mpsc::Sender<Op>>,
+    /// To the writer thread; a std sender may be shared between threads.
+    tx: mpsc::Sender<Op>,
     /// Names files: the store's start time, then a counter, so names
     /// sort by creation across runs.
     stem: u128,
@@ -205,7 +206,7 @@ impl Store {
             .unwrap_or_default();
         Ok(Arc::new(Store {
             settings,
-            tx: Mutex::new(tx),
+            tx,
             stem,
             next: AtomicU64::new(1),
             metrics,
@@ -223,11 +224,17 @@ impl Store {
     /// Waits while `storage.max_chunks_up` chunks are up: for an input
     /// with `storage.pause_on_chunks_overlimit on`.
     pub async fn chunks_below_limit(&self) {
+        self.wait_until(|| !self.chunks_over_limit()).await
+    }
+
+    /// Waits until `ready` holds, checking it again whenever the store's
+    /// state changes.
+    async fn wait_until(&self, ready: impl Fn() -> bool) {
         loop {
-            let changed = self.health.recovered.notified();
+            let changed = self.health.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if !self.chunks_over_limit() {
+            if ready() {
                 return;
             }
             changed.await;
@@ -248,15 +255,7 @@ impl Store {
     /// disk pauses them instead of growing memory with records that
     /// cannot be stored yet.
     pub async fn writable(&self) {
-        loop {
-            let recovered = self.health.recovered.notified();
-            tokio::pin!(recovered);
-            recovered.as_mut().enable();
-            if !self.health.must_wait() {
-                return;
-            }
-            recovered.await;
-        }
+        self.wait_until(|| !self.health.must_wait()).await
     }
 
     pub fn settings(&self) -> &StoreSettings {
@@ -268,9 +267,8 @@ impl Store {
     }
 
     fn send(&self, op: Op) {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         // The writer thread only ends when every sender is gone.
-        let _ = tx.send(op);
+        let _ = self.tx.send(op);
     }
 
     /// A fresh file path for a chunk of `input`.
@@ -485,7 +483,7 @@ impl Drop for StoredChunk {
             store.up.fetch_sub(1, Ordering::Relaxed);
             store.set_gauges();
             // Inputs paused on storage.max_chunks_up may go on.
-            store.health.recovered.notify_waiters();
+            store.health.changed.notify_waiters();
         } else {
             let down = &store.metrics.down;
             down.set(down.get().saturating_sub(1));
@@ -602,7 +600,7 @@ impl Writer {
     fn recovered(&mut self) {
         if self.health.failing.swap(false, Ordering::AcqRel) {
             tracing::info!("chunk files can be written again; filesystem inputs resume");
-            self.health.recovered.notify_waiters();
+            self.health.changed.notify_waiters();
         }
     }
 
