@@ -13,7 +13,6 @@ workload like bench/net.py: records/s (min, median, max), MiB/s of input
 (median), sluice's CPU seconds and peak RSS.
 """
 import http.server
-import os
 import socket
 import subprocess
 import sys
@@ -21,46 +20,10 @@ import threading
 import time
 import zlib
 
+from benchlib import free_port, wait_listening, proc_stats, row
+
 RECEIVED = {"records": 0}
 LOCK = threading.Lock()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, proc):
-    for _ in range(500):
-        if proc.poll() is not None:
-            sys.exit(f"sluice exited early: {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    sys.exit("sluice did not start listening")
-
-
-def proc_stats(pid):
-    """sluice's CPU seconds (user + system) and peak RSS in MiB."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/status") as f:
-        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
-    return cpu, hwm / 1024
-
-
-def row(name, runs, records, size):
-    times = sorted(r[0] for r in runs)
-    med = len(runs) // 2
-    cpu = sorted(r[1] for r in runs)[med]
-    rss = max(r[2] for r in runs)
-    print(f"| {name} | {records / times[-1]:,.0f} | {records / times[med]:,.0f} "
-          f"| {records / times[0]:,.0f} | {size / times[med] / 2**20:.0f} | {cpu:.2f} "
-          f"| {rss:.1f} |", flush=True)
 
 
 class Sink(http.server.BaseHTTPRequestHandler):

@@ -21,42 +21,10 @@ import struct
 import subprocess
 import sys
 import time
-import urllib.request
 
 import msgpack
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def delivered(api):
-    with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/v1/metrics", timeout=5) as r:
-        metrics = json.load(r)
-    return sum(o["proc_records"] for o in metrics["output"].values())
-
-
-def wait_listening(port, proc):
-    for _ in range(500):
-        if proc.poll() is not None:
-            sys.exit(f"sluice exited early: {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    sys.exit("sluice did not start listening")
-
-
-def proc_stats(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/status") as f:
-        hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
-    return cpu, hwm / 1024
+from benchlib import free_port, delivered, wait_listening, proc_stats, row
 
 
 def one_run(binary, plugin, payload, records):
@@ -92,16 +60,6 @@ def forward_payload(lines, per_frame=1000):
         frames.append(msgpack.packb(["bench", entries, {"size": per_frame}],
                                     use_bin_type=True))
     return b"".join(frames)
-
-
-def row(name, runs, records, size):
-    times = sorted(r[0] for r in runs)
-    med = len(runs) // 2
-    cpu = sorted(r[1] for r in runs)[med]
-    rss = max(r[2] for r in runs)
-    print(f"| {name} | {records / times[-1]:,.0f} | {records / times[med]:,.0f} "
-          f"| {records / times[0]:,.0f} | {size / times[med] / 2**20:.0f} | {cpu:.2f} "
-          f"| {rss:.1f} |", flush=True)
 
 
 def main():

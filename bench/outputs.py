@@ -15,49 +15,15 @@ row per workload: records/s (min, median, max), MiB/s of input JSON
 (median), CPU seconds of both processes together (median) and the peak
 RSS of each (max). Uses only the standard library.
 """
-import json
 import os
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
+
+from benchlib import free_port, delivered, wait_listening, proc_stats, row
 
 MEM_BUF = os.environ.get("BENCH_MEM_BUF", "32M")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def delivered(api):
-    url = f"http://127.0.0.1:{api}/api/v1/metrics"
-    with urllib.request.urlopen(url, timeout=5) as r:
-        metrics = json.load(r)
-    return sum(o["proc_records"] for o in metrics["output"].values())
-
-
-def wait_listening(port, proc):
-    for _ in range(500):
-        if proc.poll() is not None:
-            sys.exit(f"sluice exited early: {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    sys.exit("sluice did not start listening")
-
-
-def proc_stats(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/status") as f:
-        hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
-    return cpu, hwm / 1024
 
 
 def start(binary, args):
@@ -99,16 +65,6 @@ def one_run(binary, workload, payload, records):
             if p is not None:
                 p.terminate()
                 p.wait()
-
-
-def row(name, runs, records, size):
-    times = sorted(r[0] for r in runs)
-    med = len(runs) // 2
-    cpu = sorted(r[1] for r in runs)[med]
-    print(f"| {name} | {records / times[-1]:,.0f} | {records / times[med]:,.0f} "
-          f"| {records / times[0]:,.0f} | {size / times[med] / 2**20:.0f} | {cpu:.2f} "
-          f"| {max(r[2] for r in runs):.1f} | {max(r[3] for r in runs):.1f} |",
-          flush=True)
 
 
 WORKLOADS = [
