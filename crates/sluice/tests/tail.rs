@@ -773,3 +773,41 @@ fn docker_mode_joins_lines_docker_split() {
     assert_eq!(logs(&got), ["part one part two\n", "whole\n"]);
     assert_eq!(got[0]["stream"], "stdout");
 }
+
+/// Reads of many lines are encoded on two threads (half each): the
+/// records must still come out in file order, each with the offset
+/// just after its own line, whatever the line lengths.
+#[test]
+fn large_reads_keep_file_order_and_offsets() {
+    let dir = temp_dir("tail-large-reads");
+    let log = dir.join("app.log");
+    let total = 40_000;
+    let mut text = String::new();
+    let mut ends = Vec::with_capacity(total);
+    for n in 0..total {
+        // Lengths from 2 to ~600 bytes, so halves split mid-buffer at
+        // every kind of boundary.
+        let pad = "y".repeat((n * 7919) % 600);
+        text.push_str(&format!("{{\"n\":{n},\"pad\":\"{pad}\"}}\n"));
+        ends.push(text.len() as u64);
+    }
+    std::fs::write(&log, &text).unwrap();
+    let out = dir.join("out");
+    let path = format!("path={}", log.display());
+    run_to_eof(
+        &[
+            &path,
+            "read_from_head=on",
+            "offset_key=offset",
+            "parser=json",
+        ],
+        &out,
+        &["-R", &parsers_conf()],
+    );
+    let got = read_json_file(&out.join("app"));
+    assert_eq!(got.len(), total);
+    for (n, record) in got.iter().enumerate() {
+        assert_eq!(record["n"], n as u64, "record {n} out of order");
+        assert_eq!(record["offset"], ends[n], "offset of record {n}");
+    }
+}

@@ -41,6 +41,18 @@ impl FileId {
     }
 }
 
+/// Whole lines a read must hold before half of them are encoded on a
+/// second thread: below it the hand-over costs more than it saves.
+const SPLIT_MIN: usize = 64 * 1024;
+
+/// The second encoder of [`TailedFile::frame_split`] and the buffer it
+/// copies its half into, kept from read to read.
+#[derive(Debug)]
+pub(super) struct Twin {
+    pub encoder: RecordEncoder,
+    pub copy: Vec<u8>,
+}
+
 /// An offset whose lines are delivered, with the fingerprint of its
 /// [`Marks`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +272,64 @@ impl TailedFile {
         extend_tail(&mut self.framed_tail, &self.pending[..framed]);
         self.pending.drain(..framed);
         let offset = base + framed as u64;
+        let head = &self.head[..self.head.len().min(offset as usize)];
+        Commit {
+            offset,
+            fingerprint: fingerprint_parts(head, &self.framed_tail),
+        }
+    }
+
+    /// [`Self::frame`] on two threads when enough whole lines were read:
+    /// `twin` encodes the second half of them (from a copy) while `enc`
+    /// encodes the first, and its records are put after `enc`'s, so the
+    /// file's order is kept. `twin` is put back for the next read.
+    pub async fn frame_split(
+        &mut self,
+        enc: &mut RecordEncoder,
+        twin: &mut Option<Twin>,
+    ) -> Commit {
+        let whole = memchr::memrchr(b'\n', &self.pending).map_or(0, |nl| nl + 1);
+        if whole < SPLIT_MIN || self.skipping {
+            return self.frame(enc);
+        }
+        let Some(Twin {
+            encoder: mut other,
+            mut copy,
+        }) = twin.take()
+        else {
+            return self.frame(enc);
+        };
+        // The byte before `whole` is a newline, so one is found.
+        let mid = whole / 2
+            + memchr::memchr(b'\n', &self.pending[whole / 2..whole]).map_or(0, |nl| nl + 1);
+        let base = self.read_offset - self.pending.len() as u64;
+        copy.clear();
+        copy.extend_from_slice(&self.pending[mid..whole]);
+        let path = self.path_text.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let mut skipping = false;
+            other.frame(&copy, base + mid as u64, &mut skipping, &path);
+            Twin {
+                encoder: other,
+                copy,
+            }
+        });
+        let framed = enc.frame(
+            &self.pending[..mid],
+            base,
+            &mut self.skipping,
+            &self.path_text,
+        );
+        debug_assert_eq!(framed, mid, "the first half ends with a newline");
+        let mut done = match job.await {
+            Ok(done) => done,
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        };
+        enc.absorb(&mut done.encoder);
+        *twin = Some(done);
+        extend_tail(&mut self.framed_tail, &self.pending[..whole]);
+        self.pending.drain(..whole);
+        let offset = base + whole as u64;
         let head = &self.head[..self.head.len().min(offset as usize)];
         Commit {
             offset,

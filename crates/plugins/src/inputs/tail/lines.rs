@@ -61,6 +61,38 @@ impl RecordEncoder {
         }
     }
 
+    /// A second encoder with the same settings, for the part of a large
+    /// read that another thread encodes at the same time. `None` with
+    /// `multiline.parser`: there a line's record depends on the lines
+    /// before it.
+    pub fn twin(&self) -> Option<RecordEncoder> {
+        let s = &self.settings;
+        if s.multiline.is_some() {
+            return None;
+        }
+        Some(RecordEncoder::new(RecordSettings {
+            key: s.key.clone(),
+            path_key: s.path_key.clone(),
+            offset_key: s.offset_key.clone(),
+            parser: s.parser.clone(),
+            max_line: s.max_line,
+            skip_long_lines: s.skip_long_lines,
+            skip_empty_lines: s.skip_empty_lines,
+            multiline: None,
+        }))
+    }
+
+    /// Takes the batch `twin` encoded after this one's, with its counts,
+    /// and empties it.
+    pub fn absorb(&mut self, twin: &mut RecordEncoder) {
+        self.buf.extend_from_slice(&twin.buf);
+        self.records += twin.records;
+        self.unmatched += twin.unmatched;
+        self.skipped_long += twin.skipped_long;
+        self.cut_long += twin.cut_long;
+        twin.clear();
+    }
+
     /// Whether the multiline buffer holds lines of `path` that are in no
     /// record yet: their offsets must not be saved.
     pub fn holds(&self, path: &str) -> bool {

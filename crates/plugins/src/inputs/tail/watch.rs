@@ -26,7 +26,7 @@ use sluice_core::plugin::{InputContext, PluginError};
 use sluice_core::Event;
 
 use super::db::{DbFile, OffsetDb, Saved};
-use super::file::{Commit, FileId, Marks, TailedFile};
+use super::file::{Commit, FileId, Marks, TailedFile, Twin};
 use super::lines::{RecordEncoder, RecordSettings};
 use super::scan::{file_tag, find_moved, Found};
 use super::TailOptions;
@@ -57,6 +57,8 @@ pub(super) struct Tailer {
     /// Offsets not saved yet because the multiline buffer holds lines
     /// before them that are in no record yet.
     held: HashMap<FileId, Commit>,
+    /// Encodes half of each large read on a second thread.
+    twin: Option<Twin>,
 }
 
 impl Tailer {
@@ -81,6 +83,10 @@ impl Tailer {
             skip_empty_lines: opts.skip_empty_lines,
             multiline: opts.multiline.clone().map(MultilineBuffer::new),
         });
+        let twin = enc.twin().map(|encoder| Twin {
+            encoder,
+            copy: Vec::new(),
+        });
         Ok(Tailer {
             opts,
             ctx,
@@ -92,6 +98,7 @@ impl Tailer {
             scan_now: false,
             released: HashMap::new(),
             held: HashMap::new(),
+            twin,
         })
     }
 
@@ -206,7 +213,7 @@ impl Tailer {
                     return;
                 }
             }
-            let commit = file.frame(&mut self.enc);
+            let commit = file.frame_split(&mut self.enc, &mut self.twin).await;
             self.append(i, commit);
         }
     }
