@@ -45,14 +45,6 @@ impl FileId {
 /// second thread: below it the hand-over costs more than it saves.
 const SPLIT_MIN: usize = 64 * 1024;
 
-/// The second encoder of [`TailedFile::frame_split`] and the buffer it
-/// copies its half into, kept from read to read.
-#[derive(Debug)]
-pub(super) struct Twin {
-    pub encoder: RecordEncoder,
-    pub copy: Vec<u8>,
-}
-
 /// An offset whose lines are delivered, with the fingerprint of its
 /// [`Marks`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,53 +272,44 @@ impl TailedFile {
     }
 
     /// [`Self::frame`] on two threads when enough whole lines were read:
-    /// `twin` encodes the second half of them (from a copy) while `enc`
-    /// encodes the first, and its records are put after `enc`'s, so the
-    /// file's order is kept. `twin` is put back for the next read.
+    /// `twin` encodes the second half of them while `enc` encodes the
+    /// first. The twin's records stay in it, to be appended right after
+    /// `enc`'s, so the file's order is kept.
     pub async fn frame_split(
         &mut self,
         enc: &mut RecordEncoder,
-        twin: &mut Option<Twin>,
+        twin: &mut Option<RecordEncoder>,
     ) -> Commit {
         let whole = memchr::memrchr(b'\n', &self.pending).map_or(0, |nl| nl + 1);
         if whole < SPLIT_MIN || self.skipping {
             return self.frame(enc);
         }
-        let Some(Twin {
-            encoder: mut other,
-            mut copy,
-        }) = twin.take()
-        else {
+        let Some(mut other) = twin.take() else {
             return self.frame(enc);
         };
         // The byte before `whole` is a newline, so one is found.
         let mid = whole / 2
             + memchr::memchr(b'\n', &self.pending[whole / 2..whole]).map_or(0, |nl| nl + 1);
         let base = self.read_offset - self.pending.len() as u64;
-        copy.clear();
-        copy.extend_from_slice(&self.pending[mid..whole]);
+        // Both threads read the same buffer; it comes back after the join.
+        let read = Arc::new(std::mem::take(&mut self.pending));
+        let shared = Arc::clone(&read);
         let path = self.path_text.clone();
         let job = tokio::task::spawn_blocking(move || {
             let mut skipping = false;
-            other.frame(&copy, base + mid as u64, &mut skipping, &path);
-            Twin {
-                encoder: other,
-                copy,
-            }
+            other.frame(&shared[mid..whole], base + mid as u64, &mut skipping, &path);
+            drop(shared);
+            other
         });
-        let framed = enc.frame(
-            &self.pending[..mid],
-            base,
-            &mut self.skipping,
-            &self.path_text,
-        );
+        let framed = enc.frame(&read[..mid], base, &mut self.skipping, &self.path_text);
         debug_assert_eq!(framed, mid, "the first half ends with a newline");
-        let mut done = match job.await {
-            Ok(done) => done,
+        let mut other = match job.await {
+            Ok(other) => other,
             Err(err) => std::panic::resume_unwind(err.into_panic()),
         };
-        enc.absorb(&mut done.encoder);
-        *twin = Some(done);
+        enc.absorb_counts(&mut other);
+        *twin = Some(other);
+        self.pending = Arc::try_unwrap(read).unwrap_or_else(|read| read.to_vec());
         extend_tail(&mut self.framed_tail, &self.pending[..whole]);
         self.pending.drain(..whole);
         let offset = base + whole as u64;

@@ -82,15 +82,13 @@ impl RecordEncoder {
         }))
     }
 
-    /// Takes the batch `twin` encoded after this one's, with its counts,
-    /// and empties it.
-    pub fn absorb(&mut self, twin: &mut RecordEncoder) {
-        self.buf.extend_from_slice(&twin.buf);
-        self.records += twin.records;
-        self.unmatched += twin.unmatched;
-        self.skipped_long += twin.skipped_long;
-        self.cut_long += twin.cut_long;
-        twin.clear();
+    /// Takes the counts of lines `twin` skipped, cut or kept unparsed, so
+    /// they are reported with this batch; its records stay in `twin` to
+    /// be appended right after this batch's.
+    pub fn absorb_counts(&mut self, twin: &mut RecordEncoder) {
+        self.unmatched += std::mem::take(&mut twin.unmatched);
+        self.skipped_long += std::mem::take(&mut twin.skipped_long);
+        self.cut_long += std::mem::take(&mut twin.cut_long);
     }
 
     /// Whether the multiline buffer holds lines of `path` that are in no

@@ -26,7 +26,7 @@ use sluice_core::plugin::{InputContext, PluginError};
 use sluice_core::Event;
 
 use super::db::{DbFile, OffsetDb, Saved};
-use super::file::{Commit, FileId, Marks, TailedFile, Twin};
+use super::file::{Commit, FileId, Marks, TailedFile};
 use super::lines::{RecordEncoder, RecordSettings};
 use super::scan::{file_tag, find_moved, Found};
 use super::TailOptions;
@@ -58,7 +58,7 @@ pub(super) struct Tailer {
     /// before them that are in no record yet.
     held: HashMap<FileId, Commit>,
     /// Encodes half of each large read on a second thread.
-    twin: Option<Twin>,
+    twin: Option<RecordEncoder>,
 }
 
 impl Tailer {
@@ -83,10 +83,7 @@ impl Tailer {
             skip_empty_lines: opts.skip_empty_lines,
             multiline: opts.multiline.clone().map(MultilineBuffer::new),
         });
-        let twin = enc.twin().map(|encoder| Twin {
-            encoder,
-            copy: Vec::new(),
-        });
+        let twin = enc.twin();
         Ok(Tailer {
             opts,
             ctx,
@@ -244,6 +241,11 @@ impl Tailer {
         }
         if enc.records > 0 {
             self.last_cp = self.ctx.append(&file.tag, &enc.buf, enc.records);
+        }
+        // The second half of a split read comes right after the first.
+        if let Some(twin) = self.twin.as_mut().filter(|t| t.records > 0) {
+            self.last_cp = self.ctx.append(&file.tag, &twin.buf, twin.records);
+            twin.clear();
         }
         if enc.holds(&file.path_text) {
             self.held.insert(file.id, commit);
