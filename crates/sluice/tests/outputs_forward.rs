@@ -1,7 +1,8 @@
 //! The `forward` output through the real binary: one sluice reads a
 //! numbered stream on stdin and forwards it to a second sluice (forward
 //! input, file output), plain, gzip, with acks, with the shared-key
-//! handshake and over TLS; the receiver killed and restarted mid-stream;
+//! handshake, over TLS and mutual TLS (with encrypted keys too); the
+//! receiver killed and restarted mid-stream;
 //! and the non-blocking property, with destinations that never answer or
 //! never accept next to one that delivers.
 
@@ -477,6 +478,29 @@ fn forward_over_mutual_tls_delivers_exactly_once() {
     exactly_once(
         &["tls=on", &crt, &key, &ca, "tls.verify_client_cert=on"],
         &["tls=on", &ca, &crt, &key],
+    );
+}
+
+#[test]
+fn mutual_tls_with_encrypted_keys_on_both_sides_delivers_exactly_once() {
+    let dir = temp_dir("fwd-mtls-enc");
+    let certs = test_certificates(&dir);
+    let rx_key = common::encrypted_key(&dir, &certs.key, "rx.key", "rx pass");
+    let tx_key = common::encrypted_key(&dir, &certs.key, "tx.key", "tx-s3cret");
+    let crt = format!("tls.crt_file={}", certs.crt.display());
+    let ca = format!("tls.ca_file={}", certs.ca.display());
+    let rx_key = format!("tls.key_file={}", rx_key.display());
+    let tx_key = format!("tls.key_file={}", tx_key.display());
+    exactly_once(
+        &[
+            "tls=on",
+            &crt,
+            &rx_key,
+            "tls.key_passwd=rx pass",
+            &ca,
+            "tls.verify_client_cert=on",
+        ],
+        &["tls=on", &ca, &crt, &tx_key, "tls.key_passwd=tx-s3cret"],
     );
 }
 
