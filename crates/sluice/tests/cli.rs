@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{run, temp_dir, write_file};
+use common::{encrypted_key, run, temp_dir, test_certificates, write_file};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -149,6 +149,55 @@ fn dry_run_names_file_line_and_key() {
         err.contains("y.yaml:4: key 'bogus': unknown property"),
         "{err}"
     );
+}
+
+#[test]
+fn a_key_password_that_does_not_open_the_key_stops_the_start() {
+    let dir = temp_dir("dry-key");
+    let certs = test_certificates(&dir);
+    let key = encrypted_key(&dir, &certs.key, "enc.key", "right");
+    let section = |name: &str, extra: &str| {
+        format!(
+            "    Name {name}\n    tls on\n    tls.crt_file {}\n    tls.key_file {}\n{extra}",
+            certs.crt.display(),
+            key.display()
+        )
+    };
+    let input = |extra: &str| format!("[INPUT]\n{}", section("forward", extra));
+    let output = |extra: &str| format!("[OUTPUT]\n    Match *\n{}", section("forward", extra));
+    let null_out = "[OUTPUT]\n    Name null\n    Match *\n";
+    let dummy_in = "[INPUT]\n    Name dummy\n";
+
+    let err = dry_run_error(
+        "in.conf",
+        &format!("{}{null_out}", input("    tls.key_passwd wrong\n")),
+    );
+    assert!(
+        err.contains("in.conf:6: key 'tls.key_passwd': does not open the key in")
+            && err.contains("enc.key"),
+        "{err}"
+    );
+    let err = dry_run_error(
+        "out.conf",
+        &format!("{dummy_in}{}", output("    tls.key_passwd wrong\n")),
+    );
+    assert!(
+        err.contains("out.conf:9: key 'tls.key_passwd': does not open the key in"),
+        "{err}"
+    );
+    let err = dry_run_error("none.conf", &format!("{}{null_out}", input("")));
+    assert!(
+        err.contains("none.conf:5: key 'tls.key_file'") && err.contains("set tls.key_passwd"),
+        "{err}"
+    );
+
+    let conf = write_file(
+        &dir,
+        "ok.conf",
+        &format!("{}{null_out}", input("    tls.key_passwd right\n")),
+    );
+    let out = run(&["-c", conf.to_str().unwrap(), "--dry-run"], b"", T);
+    assert!(out.status.success(), "{}", out.stderr);
 }
 
 #[test]

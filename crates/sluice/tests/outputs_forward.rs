@@ -1,7 +1,8 @@
 //! The `forward` output through the real binary: one sluice reads a
 //! numbered stream on stdin and forwards it to a second sluice (forward
 //! input, file output), plain, gzip, with acks, with the shared-key
-//! handshake and over TLS; the receiver killed and restarted mid-stream;
+//! handshake, over TLS and mutual TLS (with encrypted keys too); the
+//! receiver killed and restarted mid-stream;
 //! and the non-blocking property, with destinations that never answer or
 //! never accept next to one that delivers.
 
@@ -360,6 +361,135 @@ fn an_upstream_file_balances_over_nodes_and_skips_a_dead_one() {
 }
 
 #[test]
+fn upstream_nodes_use_their_own_keys_and_tls_and_fail_over_when_one_is_killed() {
+    const BATCH: usize = 1_000;
+    let dir = temp_dir("fwd-node-keys");
+    let (out_a, out_b) = (temp_dir("fwd-node-a"), temp_dir("fwd-node-b"));
+    let certs = test_certificates(&dir);
+    let (a, b) = (free_port(), free_port());
+    // Node a: plain, with its own shared key. Node b: TLS with an
+    // encrypted key, and another shared key.
+    let mut rx_a = receiver(a, &["shared_key=key-of-a"], Some(&out_a));
+    let rx_key = common::encrypted_key(&dir, &certs.key, "rx.key", "rx-pass");
+    let crt = format!("tls.crt_file={}", certs.crt.display());
+    let key = format!("tls.key_file={}", rx_key.display());
+    let b_props = [
+        "tls=on",
+        &crt,
+        &key,
+        "tls.key_passwd=rx-pass",
+        "shared_key=key-of-b",
+    ];
+    let rx_b = receiver(b, &b_props, Some(&out_b));
+    let nodes = write_file(
+        &dir,
+        "upstream.conf",
+        &format!(
+            "[UPSTREAM]\n    name pair\n\
+             [NODE]\n    name a\n    host 127.0.0.1\n    port {a}\n    shared_key key-of-a\n\
+             [NODE]\n    name b\n    host 127.0.0.1\n    port {b}\n    shared_key key-of-b\n    \
+             tls on\n    tls.verify on\n    tls.ca_file {}\n    tls.vhost localhost\n",
+            certs.ca.display()
+        ),
+    );
+    // The output's own key fits neither node, and it has no TLS: every
+    // chunk that arrives was sent with the settings of its node.
+    let props = [
+        format!("upstream={}", nodes.display()),
+        "shared_key=key-of-the-output".to_owned(),
+        "self_hostname=tx".to_owned(),
+        "require_ack_response=on".to_owned(),
+    ];
+    let mut tx = sender(&dir, &props);
+    let mut stdin = tx.stdin.take().unwrap();
+    let send_batch = |stdin: &mut std::process::ChildStdin, batch: usize| {
+        stdin
+            .write_all(&lines(batch * BATCH, (batch + 1) * BATCH))
+            .unwrap();
+        // A flush (0.2 s) between batches, so each is its own chunk.
+        std::thread::sleep(Duration::from_millis(400));
+    };
+    for batch in 0..4 {
+        send_batch(&mut stdin, batch);
+    }
+    let arrived = |dirs: &[&Path]| {
+        dirs.iter()
+            .map(|d| common::read_json_file(&d.join("num")).len())
+            .sum::<usize>()
+    };
+    assert!(eventually(T, || arrived(&[&out_a, &out_b]) >= 4 * BATCH));
+    assert!(
+        !common::read_json_file(&out_a.join("num")).is_empty()
+            && !common::read_json_file(&out_b.join("num")).is_empty(),
+        "chunks go round robin over both nodes"
+    );
+
+    // Node a dies: every flush that starts with it fails over to b.
+    rx_a.child.kill().unwrap();
+    rx_a.child.wait().unwrap();
+    for batch in 4..8 {
+        send_batch(&mut stdin, batch);
+    }
+    drop(stdin);
+    let out = wait(tx, T);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(!out.stderr.contains("retry"), "{}", out.stderr);
+
+    let total = 8 * BATCH;
+    assert!(eventually(T, || arrived(&[&out_a, &out_b]) >= total));
+    rx_b.stop();
+    let all: Vec<_> = [&out_a, &out_b]
+        .iter()
+        .flat_map(|d| common::read_json_file(&d.join("num")))
+        .collect();
+    let seen = counts(&all);
+    assert_eq!(all.len(), total, "no record twice");
+    assert!((0..total as i64).all(|i| seen.get(&i) == Some(&1)));
+}
+
+#[test]
+fn a_bad_node_setting_stops_the_start_naming_the_upstream_file_line_and_key() {
+    let dir = temp_dir("fwd-node-bad");
+    let nodes = write_file(
+        &dir,
+        "upstream.conf",
+        "[UPSTREAM]\n    name u\n[NODE]\n    host 127.0.0.1\n    tls on\n    \
+         tls.ca_file /nonexistent/ca.pem\n",
+    );
+    let upstream = format!("upstream={}", nodes.display());
+    let out = common::run(
+        &["-i", "dummy", "-o", "forward", "-p", &upstream, "--dry-run"],
+        b"",
+        T,
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("upstream.conf:6: key 'tls.ca_file'"),
+        "{}",
+        out.stderr
+    );
+
+    let nodes = write_file(
+        &dir,
+        "unknown.conf",
+        "[NODE]\n    host 127.0.0.1\n    retry_limit 3\n",
+    );
+    let upstream = format!("upstream={}", nodes.display());
+    let out = common::run(
+        &["-i", "dummy", "-o", "forward", "-p", &upstream, "--dry-run"],
+        b"",
+        T,
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.stderr
+            .contains("unknown.conf:3: unknown node key 'retry_limit'"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn the_upstream_gauges_count_pooled_connections() {
     let dir = temp_dir("fwd-gauges");
     let port = free_port();
@@ -477,6 +607,29 @@ fn forward_over_mutual_tls_delivers_exactly_once() {
     exactly_once(
         &["tls=on", &crt, &key, &ca, "tls.verify_client_cert=on"],
         &["tls=on", &ca, &crt, &key],
+    );
+}
+
+#[test]
+fn mutual_tls_with_encrypted_keys_on_both_sides_delivers_exactly_once() {
+    let dir = temp_dir("fwd-mtls-enc");
+    let certs = test_certificates(&dir);
+    let rx_key = common::encrypted_key(&dir, &certs.key, "rx.key", "rx pass");
+    let tx_key = common::encrypted_key(&dir, &certs.key, "tx.key", "tx-s3cret");
+    let crt = format!("tls.crt_file={}", certs.crt.display());
+    let ca = format!("tls.ca_file={}", certs.ca.display());
+    let rx_key = format!("tls.key_file={}", rx_key.display());
+    let tx_key = format!("tls.key_file={}", tx_key.display());
+    exactly_once(
+        &[
+            "tls=on",
+            &crt,
+            &rx_key,
+            "tls.key_passwd=rx pass",
+            &ca,
+            "tls.verify_client_cert=on",
+        ],
+        &["tls=on", &ca, &crt, &tx_key, "tls.key_passwd=tx-s3cret"],
     );
 }
 

@@ -1,5 +1,6 @@
 //! The `http` output through the real binary, against a strict receiver
-//! in the test: body formats, headers, basic auth, gzip, and what each
+//! in the test: body formats (GELF among them), headers, basic auth,
+//! gzip, and what each
 //! answer leads to (429 then 200 retried, 500 retried until the limit,
 //! 400 dropped and counted, a slow answer timed out and retried).
 
@@ -101,6 +102,78 @@ fn json_is_one_array_and_msgpack_is_the_stored_events() {
     assert_eq!(
         events[1].body.get("msg"),
         Some(&sluice_core::Value::Str("record 1".into()))
+    );
+}
+
+#[test]
+fn gelf_sends_one_message_per_line_with_the_configured_keys() {
+    let sink = HttpSink::ok();
+    let sluice = Pipeline::start(&output(
+        &sink,
+        "    Format gelf
+    Gelf_Short_Message_Key log
+    Gelf_Full_Message_Key trace
+    \
+         Gelf_Timestamp_Key ts
+    Gelf_Host_Key source
+    Gelf_Level_Key lvl
+",
+    ));
+    sluice.send(&[
+        r#"{"id":1,"log":"started","trace":"at main()","ts":1700000000.5,"source":"web-1","lvl":6,"user":{"name":"ann","admin":false},"gone":null}"#.into(),
+        r#"{"id":2,"msg":"no short message: dropped"}"#.into(),
+        r#"{"id":3,"log":"defaults"}"#.into(),
+    ]);
+    let got = sink.wait_for(1, T);
+    let out = sluice.stop();
+    assert_eq!(sink.violations(), Vec::<String>::new());
+    assert_eq!(got.len(), 1, "{}", out.stderr);
+    assert_eq!(got[0].header("content-type"), Some("application/json"));
+
+    let text = got[0].text();
+    assert!(text.ends_with('\n'), "every message ends its line: {text}");
+    let messages: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one GELF message"))
+        .collect();
+    assert_eq!(messages.len(), 2, "{text}");
+    let first = &messages[0];
+    assert_eq!(first["version"], "1.1");
+    assert_eq!(first["short_message"], "started");
+    assert_eq!(first["full_message"], "at main()");
+    assert_eq!(first["host"], "web-1");
+    assert_eq!(first["timestamp"], 1_700_000_000.5);
+    assert_eq!(first["level"], 6);
+    // GELF reserves `_id`; a record's `id` goes as `__id`.
+    assert_eq!(first["__id"], 1);
+    assert_eq!(first["_user_name"], "ann");
+    assert_eq!(first["_user_admin"], "false");
+    let names: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for left_out in [
+        "_id", "log", "trace", "ts", "source", "lvl", "_gone", "_log",
+    ] {
+        assert!(!names.contains(&left_out), "{left_out} in {first}");
+    }
+
+    let defaults = &messages[1];
+    assert_eq!(defaults["short_message"], "defaults");
+    assert_eq!(defaults["host"], "sluice");
+    assert!(
+        defaults["timestamp"].as_f64().unwrap() > 1_700_000_000.0,
+        "the event's time: {defaults}"
+    );
+    assert!(defaults.get("level").is_none(), "{defaults}");
+    assert!(
+        out.stderr
+            .contains("a GELF message needs its short message")
+            && out.stderr.contains("without_short_message=1"),
+        "{}",
+        out.stderr
     );
 }
 

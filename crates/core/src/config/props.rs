@@ -206,36 +206,53 @@ impl PluginConfig {
             props.retain(|q| q.name != p.name);
             props.push(*p);
         }
-        let mut entries: Vec<(String, Entry)> = Vec::new();
-        for e in &section.entries {
-            let key = e.key.to_ascii_lowercase();
-            let prop = props.iter().find(|p| p.name == key).ok_or_else(|| {
-                ConfigError::at(
-                    &e.origin,
-                    format!("unknown property for {} '{plugin}'", section.kind.as_str()),
-                )
-                .with_key(&e.key)
-            })?;
-            prop.kind
-                .check(&e.value)
-                .map_err(|m| ConfigError::at(&e.origin, m).with_key(&e.key))?;
-            if !prop.multiple {
-                entries.retain(|(k, _)| *k != key);
-            }
-            entries.push((key, e.clone()));
-        }
-        let instance = entries
-            .iter()
-            .find(|(k, _)| k == "alias")
-            .map(|(_, e)| e.value.clone())
-            .unwrap_or(instance);
-        Ok(PluginConfig {
+        let mut cfg = PluginConfig {
             plugin: plugin.to_owned(),
             instance,
             origin: section.origin.clone(),
-            entries,
+            entries: Vec::new(),
             props,
-        })
+        };
+        let kind = section.kind.as_str();
+        for e in &section.entries {
+            cfg.add(e, || format!("unknown property for {kind} '{plugin}'"))?;
+        }
+        if let Some(alias) = cfg.entry("alias") {
+            cfg.instance = alias.value.clone();
+        }
+        Ok(cfg)
+    }
+
+    /// This configuration with `extra` written after the section's own
+    /// entries, each checked against the same declarations: how a node of
+    /// an `upstream` file lays its own settings over its output's. Errors
+    /// point at the extra entry's own file and line.
+    ///
+    /// # Errors
+    /// A key the plugin does not declare, or a value of the wrong type.
+    pub fn with_entries(&self, extra: &[Entry]) -> Result<PluginConfig, ConfigError> {
+        let mut cfg = self.clone();
+        for e in extra {
+            cfg.add(e, || format!("unknown property for '{}'", self.plugin))?;
+        }
+        Ok(cfg)
+    }
+
+    /// Checks one entry and keeps it; a key that may not repeat replaces
+    /// what was set before.
+    fn add(&mut self, e: &Entry, unknown: impl FnOnce() -> String) -> Result<(), ConfigError> {
+        let key = e.key.to_ascii_lowercase();
+        let prop = self
+            .prop(&key)
+            .ok_or_else(|| ConfigError::at(&e.origin, unknown()).with_key(&e.key))?;
+        prop.kind
+            .check(&e.value)
+            .map_err(|m| ConfigError::at(&e.origin, m).with_key(&e.key))?;
+        if !prop.multiple {
+            self.entries.retain(|(k, _)| *k != key);
+        }
+        self.entries.push((key, e.clone()));
+        Ok(())
     }
 
     fn prop(&self, key: &str) -> Option<&Property> {
@@ -376,6 +393,31 @@ mod tests {
         let err = PluginConfig::new(&s, "x", "x.0".into(), &[PROPS]).unwrap_err();
         assert!(
             err.to_string().contains("'fast' is not an integer"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn extra_entries_override_and_errors_name_their_own_line() {
+        let s = section(&[("rate", "2"), ("set", "a 1")]);
+        let c = PluginConfig::new(&s, "x", "x.0".into(), &[PROPS]).unwrap();
+        let extra = |k: &str, v: &str| Entry {
+            key: k.into(),
+            value: v.into(),
+            origin: Origin::new("u.conf", 9),
+        };
+        let o = c
+            .with_entries(&[extra("Rate", "5"), extra("set", "b 2")])
+            .unwrap();
+        assert_eq!((o.int("rate"), c.int("rate")), (Some(5), Some(2)));
+        assert_eq!(o.all("set").len(), 2);
+        assert_eq!(
+            o.error("rate", "bad").to_string(),
+            "u.conf:9: key 'Rate': bad"
+        );
+        let err = c.with_entries(&[extra("rate", "x")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("u.conf:9: key 'rate': "),
             "{err}"
         );
     }

@@ -10,4 +10,5 @@ pub mod reader;
 pub mod stream;
 pub mod tls;
 pub mod tls_client;
+pub mod tls_key;
 pub mod upstream;

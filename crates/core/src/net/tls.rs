@@ -2,8 +2,9 @@
 //! for listeners.
 //!
 //! Keys follow Fluent Bit: `tls` (off), `tls.verify` (on), `tls.ca_file`,
-//! `tls.crt_file`, `tls.key_file`, `tls.verify_client_cert` (off) and
-//! `tls.debug`. A listener with `tls on` needs `tls.crt_file` and
+//! `tls.crt_file`, `tls.key_file`, `tls.key_passwd` (the password of an
+//! encrypted `tls.key_file`, see [`super::tls_key`]),
+//! `tls.verify_client_cert` (off) and `tls.debug`. A listener with `tls on` needs `tls.crt_file` and
 //! `tls.key_file`; with `tls.verify_client_cert on` it also needs
 //! `tls.ca_file` and refuses clients without a certificate signed by it
 //! (mutual TLS). `tls.verify` is about checking the peer a client connects
@@ -18,8 +19,9 @@ use std::sync::Arc;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 
+use super::tls_key::read_private_key;
 use crate::config::{ConfigError, PluginConfig, PropKind, Property};
 
 /// The TLS properties every network plugin takes.
@@ -56,6 +58,12 @@ pub const TLS_PROPS: &[Property] = &[
         "PEM file of this side's private key",
     ),
     Property::new(
+        "tls.key_passwd",
+        PropKind::Str,
+        None,
+        "Password of an encrypted (PKCS#8) tls.key_file",
+    ),
+    Property::new(
         "tls.debug",
         PropKind::Int,
         Some("1"),
@@ -73,8 +81,9 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// # Errors
 ///
 /// A missing `tls.crt_file` or `tls.key_file`, a file that cannot be read
-/// or holds no certificate or key, a `tls.verify_client_cert` without
-/// `tls.ca_file`, or a key rustls refuses; each names its key.
+/// or holds no certificate or key, an encrypted key that `tls.key_passwd`
+/// does not open, a `tls.verify_client_cert` without `tls.ca_file`, or a
+/// key rustls refuses; each names its key.
 pub fn server_config(cfg: &PluginConfig) -> Result<Option<Arc<ServerConfig>>, ConfigError> {
     if !cfg.bool("tls") {
         return Ok(None);
@@ -82,8 +91,7 @@ pub fn server_config(cfg: &PluginConfig) -> Result<Option<Arc<ServerConfig>>, Co
     let crt_file = required(cfg, "tls.crt_file")?;
     let key_file = required(cfg, "tls.key_file")?;
     let certs = read_certs(cfg, "tls.crt_file", crt_file)?;
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| cfg.error("tls.key_file", format!("cannot read a private key; {e}")))?;
+    let key = read_private_key(cfg, key_file)?;
 
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

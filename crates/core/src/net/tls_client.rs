@@ -16,13 +16,14 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use rustls_pki_types::pem::PemObject;
 
 use super::tls::provider;
+use super::tls_key::read_private_key;
 use crate::config::{ConfigError, PluginConfig, PropKind, Property};
 
 /// The TLS keys only a client takes.
@@ -75,7 +76,8 @@ impl std::fmt::Debug for ClientTls {
 /// # Errors
 ///
 /// A CA file or directory that holds no certificate, a `tls.crt_file`
-/// without `tls.key_file` (or the reverse), a key rustls refuses, or a
+/// without `tls.key_file` (or the reverse), an encrypted key that
+/// `tls.key_passwd` does not open, a key rustls refuses, or a
 /// server name that is neither a DNS name nor an IP address; each names
 /// its key.
 pub fn client_config(cfg: &PluginConfig, host: &str) -> Result<Option<ClientTls>, ConfigError> {
@@ -105,14 +107,10 @@ pub fn required_client_config(cfg: &PluginConfig, host: &str) -> Result<ClientTl
         .map_err(|e| cfg.error("tls", format!("cannot set up tls; {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    // TODO: accept `tls.key_passwd` (encrypted PEM keys), because the PEM
-    // reader in use reads only unencrypted keys; such a key is refused.
     let config = match (cfg.str("tls.crt_file"), cfg.str("tls.key_file")) {
         (Some(crt), Some(key)) => {
             let certs = read_certs(cfg, "tls.crt_file", Path::new(crt))?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                cfg.error("tls.key_file", format!("cannot read a private key; {e}"))
-            })?;
+            let key = read_private_key(cfg, key)?;
             builder.with_client_auth_cert(certs, key).map_err(|e| {
                 cfg.error("tls.key_file", format!("certificate and key refused; {e}"))
             })?

@@ -28,6 +28,7 @@ use sluice_core::net::http_client::{self, HttpClient, HttpRequest, HTTP_OUTPUT_N
 use sluice_core::plugin::{BuildOutput, Output, Setup, Spec, Verdict};
 use sluice_core::Chunk;
 
+use super::gelf_message::{self, KEY_PROPS};
 use super::stdout::{self, Format};
 
 const OWN_PROPS: &[Property] = &[
@@ -45,7 +46,7 @@ const OWN_PROPS: &[Property] = &[
         "format",
         PropKind::Str,
         Some("msgpack"),
-        "Body format: msgpack, json, json_lines or json_stream",
+        "Body format: msgpack, json, json_lines, json_stream or gelf",
     ),
     Property::new(
         "json_date_key",
@@ -88,8 +89,9 @@ const OWN_PROPS: &[Property] = &[
     ),
 ];
 
-const PROPS: [Property; OWN_PROPS.len() + HTTP_OUTPUT_NET_PROPS.len()] =
-    join_props(OWN_PROPS, &HTTP_OUTPUT_NET_PROPS);
+const WITH_GELF: [Property; OWN_PROPS.len() + KEY_PROPS.len()] = join_props(OWN_PROPS, KEY_PROPS);
+const PROPS: [Property; WITH_GELF.len() + HTTP_OUTPUT_NET_PROPS.len()] =
+    join_props(&WITH_GELF, &HTTP_OUTPUT_NET_PROPS);
 
 pub const SPEC: Spec<BuildOutput> = Spec {
     name: "http",
@@ -98,11 +100,19 @@ pub const SPEC: Spec<BuildOutput> = Spec {
     build,
 };
 
+/// What the request body holds.
+enum Body {
+    /// The stored events, or JSON in one of stdout's layouts.
+    Records(stdout::Options),
+    /// One GELF message per record, each ending in a newline.
+    Gelf(gelf_message::Keys),
+}
+
 struct Http {
     client: HttpClient,
     method: Method,
     path: String,
-    render: stdout::Options,
+    body: Body,
     /// Headers sent with every request, in configuration order.
     headers: Vec<(HeaderName, HeaderValue)>,
     header_tag: Option<HeaderName>,
@@ -111,14 +121,8 @@ struct Http {
 }
 
 fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> {
-    let name = cfg.str("format").unwrap_or("msgpack");
-    let format = Format::parse(name).ok_or_else(|| {
-        cfg.error(
-            "format",
-            format!("unknown format '{name}'; use msgpack, json, json_lines or json_stream"),
-        )
-    })?;
-    let mut headers = vec![(CONTENT_TYPE, content_type(format))];
+    let body = body(cfg)?;
+    let mut headers = vec![(CONTENT_TYPE, content_type(&body))];
     headers.extend(configured_headers(cfg)?);
     if let Some(user) = cfg.str("http_user") {
         let auth = http_client::basic_auth(user, cfg.str("http_passwd").unwrap_or(""));
@@ -128,10 +132,7 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
         client: HttpClient::from_config(cfg)?,
         method: method(cfg)?,
         path: http_client::request_path(cfg, "uri", "/")?,
-        render: stdout::Options {
-            format,
-            date: stdout::date_option(cfg)?,
-        },
+        body,
         headers,
         header_tag: cfg
             .str("header_tag")
@@ -139,6 +140,23 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
             .transpose()?,
         gzip: compression(cfg)?,
         log_response: cfg.bool("log_response_payload"),
+    }))
+}
+
+fn body(cfg: &PluginConfig) -> Result<Body, ConfigError> {
+    let name = cfg.str("format").unwrap_or("msgpack").trim();
+    if name.eq_ignore_ascii_case("gelf") {
+        return Ok(Body::Gelf(gelf_message::Keys::from_config(cfg)));
+    }
+    let format = Format::parse(name).ok_or_else(|| {
+        cfg.error(
+            "format",
+            format!("unknown format '{name}'; use msgpack, json, json_lines, json_stream or gelf"),
+        )
+    })?;
+    Ok(Body::Records(stdout::Options {
+        format,
+        date: stdout::date_option(cfg)?,
     }))
 }
 
@@ -165,11 +183,16 @@ pub(crate) fn compression(cfg: &PluginConfig) -> Result<bool, ConfigError> {
     }
 }
 
-fn content_type(format: Format) -> HeaderValue {
-    HeaderValue::from_static(match format {
-        Format::Msgpack => "application/msgpack",
-        Format::Json => "application/json",
-        Format::JsonLines | Format::JsonStream => "application/x-ndjson",
+fn content_type(body: &Body) -> HeaderValue {
+    HeaderValue::from_static(match body {
+        Body::Records(o) => match o.format {
+            Format::Msgpack => "application/msgpack",
+            Format::Json => "application/json",
+            Format::JsonLines | Format::JsonStream => "application/x-ndjson",
+        },
+        // What Graylog's GELF HTTP input documents, and what Fluent Bit
+        // sends: each line is a JSON document of its own.
+        Body::Gelf(_) => "application/json",
     })
 }
 
@@ -250,18 +273,37 @@ impl Output for Http {
 impl Http {
     /// The request body, or `None` when nothing in the chunk is sendable.
     fn body(&self, chunk: &Chunk) -> Option<Vec<u8>> {
-        if self.render.format == Format::Msgpack {
-            return (!chunk.data().is_empty()).then(|| chunk.data().to_vec());
+        match &self.body {
+            Body::Records(render) => records_body(chunk, render),
+            Body::Gelf(keys) => gelf_body(chunk, keys),
         }
-        let mut out = Vec::with_capacity(chunk.size() * 2);
-        let walk = stdout::render(chunk, &self.render, &mut out);
-        walk.log(chunk.tag());
-        if matches!(self.render.format, Format::Json | Format::JsonStream) {
-            // stdout ends a chunk with a newline; a request body does not.
-            out.pop();
-        }
-        (!out.is_empty()).then_some(out)
     }
+}
+
+fn records_body(chunk: &Chunk, render: &stdout::Options) -> Option<Vec<u8>> {
+    if render.format == Format::Msgpack {
+        return (!chunk.data().is_empty()).then(|| chunk.data().to_vec());
+    }
+    let mut out = Vec::with_capacity(chunk.size() * 2);
+    let walk = stdout::render(chunk, render, &mut out);
+    walk.log(chunk.tag());
+    if matches!(render.format, Format::Json | Format::JsonStream) {
+        // stdout ends a chunk with a newline; a request body does not.
+        out.pop();
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn gelf_body(chunk: &Chunk, keys: &gelf_message::Keys) -> Option<Vec<u8>> {
+    let written = keys.messages(chunk);
+    written.log_skipped(chunk.tag(), keys);
+    let size = written.messages.iter().map(|m| m.len() + 1).sum();
+    let mut out = Vec::with_capacity(size);
+    for m in &written.messages {
+        out.extend_from_slice(m);
+        out.push(b'\n');
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The outputs: each module is one `[OUTPUT]` plugin, named as configs
-//! name it. `format` holds the record printing that several share;
+//! name it. `format` holds the record printing that several share,
+//! `gelf_message` the GELF message that `gelf` and `http` send;
 //! [`upstream`] reads where a network output connects.
 
 pub mod counter;
@@ -10,6 +11,7 @@ mod file_format;
 mod format;
 pub mod forward;
 pub mod gelf;
+mod gelf_message;
 pub mod http;
 pub mod loki;
 pub mod null;

@@ -355,6 +355,31 @@ pub fn test_certificates(dir: &Path) -> TestCerts {
     }
 }
 
+/// Writes `key` again as `name` in `dir`, encrypted with `password` as
+/// encrypted PKCS#8 (PBES2, AES-256-CBC): what `tls.key_passwd` opens.
+pub fn encrypted_key(dir: &Path, key: &Path, name: &str, password: &str) -> PathBuf {
+    let out_path = dir.join(name);
+    let out = Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in"])
+        .arg(key)
+        .arg("-out")
+        .arg(&out_path)
+        .args(["-passout", &format!("pass:{password}")])
+        .output()
+        .expect("openssl is installed (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "openssl pkcs8: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&out_path).expect("the encrypted key");
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{text}"
+    );
+    out_path
+}
+
 /// Runs a socket call again while a signal interrupts it (EINTR), as
 /// `read_exact` and `read_to_end` do themselves.
 pub fn retry_eintr<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {

@@ -14,7 +14,8 @@
 //! `shared_key`, `empty_shared_key`, `self_hostname` (localhost),
 //! `username`, `password` (the secure-forward handshake, run once per
 //! new connection), `upstream` (a file of nodes, see `nodes`: flushes
-//! start at the next node in turn and fail over to the others),
+//! start at the next node in turn and fail over to the others; a node
+//! may set its own `tls.*` and handshake keys),
 //! `workers` (2), and the `net.*`/`tls.*` keys of `net::upstream`.
 //!
 //! Without `require_ack_response`, a chunk written to a connection the
@@ -135,17 +136,24 @@ pub const SPEC: Spec<BuildOutput> = Spec {
     build,
 };
 
+/// One destination: the output's `host`/`port`, or a node of its
+/// `upstream` file, with the settings that apply to it.
+struct Node {
+    /// The `name` of an upstream file's node, for log lines.
+    name: Option<String>,
+    upstream: Upstream,
+    /// `Some` when the handshake is on for this node.
+    credentials: Option<Credentials>,
+}
+
 struct Forward {
-    /// One per node: the `host`/`port`, or the nodes of an `upstream`
-    /// file.
-    nodes: Vec<Upstream>,
+    /// The `host`/`port`, or the nodes of an `upstream` file.
+    nodes: Vec<Node>,
     /// The node the next flush starts with (round robin).
     next: AtomicUsize,
     frames: FrameOptions,
     /// `Some` with require_ack_response.
     ack_timeout: Option<Duration>,
-    /// `Some` when the handshake is on.
-    credentials: Option<Credentials>,
 }
 
 fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> {
@@ -172,20 +180,37 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
         ack_timeout: cfg
             .bool("require_ack_response")
             .then(|| cfg.time("ack_timeout").unwrap_or(Duration::from_secs(30))),
-        credentials: credentials(cfg),
     }))
 }
 
-/// The output's own target, or the nodes of its `upstream` file.
-fn nodes(cfg: &PluginConfig) -> Result<Vec<Upstream>, ConfigError> {
+/// The output's own target, or the nodes of its `upstream` file, each
+/// with the output's settings and its own laid over them.
+///
+/// # Errors
+///
+/// A bad target or `tls.*` setting of the output, an upstream file that
+/// cannot be read, or a node setting that cannot be used (naming the
+/// upstream file, line and key).
+fn nodes(cfg: &PluginConfig) -> Result<Vec<Node>, ConfigError> {
     let Some(path) = cfg.str("upstream").filter(|p| !p.trim().is_empty()) else {
-        return Ok(vec![super::upstream(cfg)?]);
+        return Ok(vec![Node {
+            name: None,
+            upstream: super::upstream(cfg)?,
+            credentials: credentials(cfg),
+        }]);
     };
-    let targets = nodes::read(std::path::Path::new(path.trim()))
+    let nodes = nodes::read(std::path::Path::new(path.trim()))
         .map_err(|e| cfg.error("upstream", e.to_string()))?;
-    targets
+    nodes
         .into_iter()
-        .map(|t| UpstreamConfig::from_config(cfg, t).map(Upstream::new))
+        .map(|node| {
+            let own = cfg.with_entries(&node.settings)?;
+            Ok(Node {
+                name: node.name,
+                upstream: Upstream::new(UpstreamConfig::from_config(&own, node.target)?),
+                credentials: credentials(&own),
+            })
+        })
         .collect()
 }
 
@@ -233,12 +258,12 @@ impl Output for Forward {
     }
 
     fn connections(&self) -> Option<(u64, u64)> {
-        super::connection_counts(&self.nodes)
+        super::connection_counts(self.nodes.iter().map(|n| &n.upstream))
     }
 
     async fn shutdown(&self) {
         for node in &self.nodes {
-            node.close_idle().await;
+            node.upstream.close_idle().await;
         }
     }
 }
@@ -259,8 +284,12 @@ impl Forward {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     if self.nodes.len() > 1 {
-                        let target = &node.config().target;
-                        tracing::debug!(node = %target, error = %e, "node failed; trying the next");
+                        tracing::debug!(
+                            node = node.name.as_deref().unwrap_or_default(),
+                            target = %node.upstream.config().target,
+                            error = %e,
+                            "node failed; trying the next"
+                        );
                     }
                     last = Some(e);
                 }
@@ -273,15 +302,16 @@ impl Forward {
     /// replaced once, since a server may close an idle one at any moment.
     async fn deliver_to(
         &self,
-        node: &Upstream,
+        node: &Node,
         frame: &Frame<'_>,
         chunk_id: Option<&str>,
     ) -> Result<(), ExchangeError> {
         let mut first = true;
         loop {
-            let mut conn = node.connection().await?;
+            let mut conn = node.upstream.connection().await?;
             let reused = conn.is_reused();
-            match self.send(&mut conn, frame, chunk_id).await {
+            let creds = node.credentials.as_ref();
+            match self.send(&mut conn, creds, frame, chunk_id).await {
                 Err(ExchangeError::Upstream(e)) if reused && first => {
                     tracing::debug!(error = %e, "pooled connection failed; trying a new one");
                     first = false;
@@ -295,10 +325,11 @@ impl Forward {
     async fn send(
         &self,
         conn: &mut Connection,
+        credentials: Option<&Credentials>,
         frame: &Frame<'_>,
         chunk_id: Option<&str>,
     ) -> Result<(), ExchangeError> {
-        if let (false, Some(creds)) = (conn.is_reused(), &self.credentials) {
+        if let (false, Some(creds)) = (conn.is_reused(), credentials) {
             if let Err(e) = handshake(conn, creds).await {
                 conn.mark_broken();
                 return Err(e);
