@@ -54,3 +54,27 @@ def row(name, runs, records, size):
     print(f"| {name} | {records / times[-1]:,.0f} | {records / times[med]:,.0f} "
           f"| {records / times[0]:,.0f} | {size / times[med] / 2**20:.0f} | {cpu:.2f} "
           f"| {peaks} |", flush=True)
+
+
+def cpu_idle_share(interval=0.5):
+    """The share of the machine's CPU time that was idle over `interval`."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)
+    idle0, total0 = sample()
+    time.sleep(interval)
+    idle1, total1 = sample()
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_quiet(min_idle=0.9, longest=120):
+    """Waits (up to `longest` seconds) until the machine is idle, so a run
+    does not share its cores with a build or another test; says so when
+    it gives up."""
+    deadline = time.monotonic() + longest
+    while cpu_idle_share() < min_idle:
+        if time.monotonic() > deadline:
+            print("machine still busy; running anyway", file=sys.stderr)
+            return
+        time.sleep(1)

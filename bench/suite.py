@@ -25,6 +25,8 @@ import threading
 import time
 import urllib.request
 
+import benchlib
+
 RECORDS_TIMEOUT = 300
 
 
@@ -220,6 +222,7 @@ def workloads():
 
 
 def run_workload(binary, w, paths, workdir):
+    benchlib.wait_quiet()
     port, api, fwd, down_api = free_port(), free_port(), free_port(), free_port()
     sink = {"http": HttpSink}.get(w.sink, LineSink)() if w.sink else None
     data = paths[w.data]
