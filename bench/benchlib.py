@@ -1,9 +1,12 @@
-"""Helpers the benchmark scripts share: ports, waiting for sluice to
-listen, its counters and its CPU and memory, and a table row."""
+"""Helpers the benchmark scripts share: ports, waiting for a program to
+listen and for its records to come out, feeding it with socat, sinks
+that count what arrives, its CPU and memory, and a table row."""
 import json
 import os
 import socket
+import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -54,3 +57,58 @@ def row(name, runs, records, size):
     print(f"| {name} | {records / times[-1]:,.0f} | {records / times[med]:,.0f} "
           f"| {records / times[0]:,.0f} | {size / times[med] / 2**20:.0f} | {cpu:.2f} "
           f"| {peaks} |", flush=True)
+
+
+def wait_port(port, proc, what="sluice"):
+    """Waits until something listens on `port`; RuntimeError when `proc`
+    exits first or nothing listens within ten seconds."""
+    for _ in range(1000):
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early ({proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"{what} did not listen on {port}")
+
+
+def wait_count(count, records, what, timeout=300):
+    """Polls `count()` until it reaches `records`; RuntimeError after
+    `timeout` seconds, saying how many came out."""
+    deadline = time.monotonic() + timeout
+    while (seen := count()) < records:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: {seen:,} of {records:,} records came out")
+        time.sleep(0.005)
+
+
+def feed_socat(port, path):
+    """Sends the file at `path` over one TCP connection, as fast as the
+    receiver takes it."""
+    subprocess.run(["socat", "-u", f"FILE:{path}", f"TCP:127.0.0.1:{port}"], check=True)
+
+
+class LineSink:
+    """A TCP server on 127.0.0.1 that counts the lines it receives."""
+
+    def __init__(self):
+        self.lines = 0
+        # Connections are counted on threads of their own; += on a shared
+        # int is not atomic, and a lost update looked like lost records.
+        self.lock = threading.Lock()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            conn, _ = self.server.accept()
+            threading.Thread(target=self.count, args=(conn,), daemon=True).start()
+
+    def count(self, conn):
+        with conn:
+            while chunk := conn.recv(1 << 20):
+                n = chunk.count(b"\n")
+                with self.lock:
+                    self.lines += n

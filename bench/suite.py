@@ -18,32 +18,13 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 
-RECORDS_TIMEOUT = 300
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, what="sluice"):
-    for _ in range(1000):
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited early ({proc.returncode})")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    raise RuntimeError(f"{what} did not listen on {port}")
+from benchlib import LineSink, feed_socat, free_port, wait_count, wait_port
 
 
 def null_count(api):
@@ -68,31 +49,6 @@ def has_plugin(binary, kind, name):
     flag = {"input": "-i", "output": "-o", "filter": "-F"}[kind]
     return subprocess.run([binary, flag, name, "-h"], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL).returncode == 0
-
-
-class LineSink:
-    """A TCP server that counts the lines it receives."""
-
-    def __init__(self):
-        self.lines = 0
-        # Connections are counted on threads of their own; += on a shared
-        # int is not atomic, and a lost update looked like lost records.
-        self.lock = threading.Lock()
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            conn, _ = self.server.accept()
-            threading.Thread(target=self.count, args=(conn,), daemon=True).start()
-
-    def count(self, conn):
-        with conn:
-            while chunk := conn.recv(1 << 20):
-                n = chunk.count(b"\n")
-                with self.lock:
-                    self.lines += n
 
 
 class HttpSink:
@@ -151,10 +107,6 @@ TAIL = """[INPUT]
 
 # Chunk files go to the disk the repository is on, not to RAM.
 STORAGE = "    storage.path {storage}\n"
-
-
-def feed_socat(port, path):
-    subprocess.run(["socat", "-u", f"FILE:{path}", f"TCP:127.0.0.1:{port}"], check=True)
 
 
 def feed_http(port, path):
@@ -250,13 +202,8 @@ def run_workload(binary, w, paths, workdir):
             wait_port(port, proc)
             start = time.monotonic()
             w.feed(port, data)
-        records = paths["lines"]
         counted = down_api if w.downstream else api
-        deadline = time.monotonic() + RECORDS_TIMEOUT
-        while (sink.lines if sink else null_count(counted)) < records:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{w.key}: not every record came out")
-            time.sleep(0.005)
+        wait_count(lambda: sink.lines if sink else null_count(counted), paths["lines"], w.key)
         elapsed = time.monotonic() - start
         # CPU is the work of both processes; the RSS target is per process.
         figures = [proc_stats(p.pid) for p in procs]
