@@ -112,3 +112,48 @@ class LineSink:
                 n = chunk.count(b"\n")
                 with self.lock:
                     self.lines += n
+
+
+class TokenSink(LineSink):
+    """A LineSink that counts messages by a token each of them carries
+    once, whatever their framing: octet-counted syslog (`LEN SP MSG`)
+    has no newline to count, and parsing the frames in Python cost 0.5
+    µs of CPU a message, taken from the cores the programs measured run
+    on."""
+
+    def __init__(self, token):
+        self.token = token
+        super().__init__()
+
+    def count(self, conn):
+        # The tail is one byte shorter than the token: it cannot hold a
+        # whole one, so none is counted twice, and one cut in two by
+        # recv is found whole in the next round.
+        tail = b""
+        with conn:
+            while chunk := conn.recv(1 << 20):
+                text = tail + chunk
+                n = text.count(self.token)
+                tail = text[-(len(self.token) - 1):]
+                with self.lock:
+                    self.lines += n
+
+
+class FileLines:
+    """Counts the lines of a file that another process appends to,
+    reading only what was added since the last look."""
+
+    def __init__(self, path):
+        self.path, self.offset, self.count = path, 0, 0
+
+    @property
+    def lines(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                added = f.read()
+        except FileNotFoundError:
+            return 0
+        self.offset += len(added)
+        self.count += added.count(b"\n")
+        return self.count

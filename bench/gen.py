@@ -45,7 +45,9 @@ def syslog_line(rng, i):
     """One RFC 5424 message, newline-framed. The priority is always
     local0.info and the structured data nil, so every program under test
     can carry the whole message through (sluice's `syslog` output takes
-    severity and facility from presets and writes no SD from a string)."""
+    severity and facility from presets and writes no SD from a string).
+    `request_id=` occurs once in each, so a sink can count messages in
+    any framing."""
     sec = i // 1000
     return (
         '<134>1 2023-11-14T22:%02d:%02d.%03dZ web-%02d.example.internal %s %d - - '
