@@ -359,9 +359,9 @@ def measure(binary, w, paths, size, runs, workdir):
                 continue
             print(f"{label} run {i + 1}: {paths['lines'] / results[name][-1][0]:,.0f} records/s",
                   file=sys.stderr)
-    for name in programs:
-        figures.setdefault(name, summary(results[name], paths["lines"], size))
-    return figures
+    order = ["sluice"] + [peer.name for peer in peers.PEERS if w.peers]
+    return {name: figures.get(name) or summary(results[name], paths["lines"], size)
+            for name in order}
 
 
 def print_figures(rows):
