@@ -3,6 +3,7 @@
 
   gen.py json N PATH     N JSON log lines of about 200 bytes
   gen.py apache N PATH   N Apache combined log lines
+  gen.py syslog N PATH   N RFC 5424 syslog lines of about 150 bytes
 
 The same N always gives the same bytes, so runs compare.
 """
@@ -15,6 +16,7 @@ METHODS = ["GET", "GET", "GET", "POST", "PUT", "DELETE"]
 LEVELS = ["info", "info", "info", "warn", "error", "debug"]
 STATUS = [200, 200, 200, 201, 204, 301, 404, 500]
 AGENTS = ["Mozilla/5.0 (X11; Linux x86_64)", "curl/8.5.0", "Go-http-client/1.1"]
+APPS = ["checkout", "cart", "auth", "search", "gateway"]
 
 
 def json_line(rng, i):
@@ -39,10 +41,27 @@ def apache_line(rng, i):
     )
 
 
+def syslog_line(rng, i):
+    """One RFC 5424 message, newline-framed. The priority is always
+    local0.info and the structured data nil, so every program under test
+    can carry the whole message through (sluice's `syslog` output takes
+    severity and facility from presets and writes no SD from a string).
+    `request_id=` occurs once in each, so a sink can count messages in
+    any framing."""
+    sec = i // 1000
+    return (
+        '<134>1 2023-11-14T22:%02d:%02d.%03dZ web-%02d.example.internal %s %d - - '
+        '%s %s %d latency_ms=%.3f user_id=%d request_id=%016x\n'
+        % ((sec // 60) % 60, sec % 60, i % 1000, rng.randrange(0, 40), rng.choice(APPS),
+           rng.randrange(100, 32768), rng.choice(METHODS), rng.choice(PATHS),
+           rng.choice(STATUS), rng.random() * 500, rng.randrange(1, 10**6), rng.getrandbits(64))
+    )
+
+
 def main():
     kind, n, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     rng = random.Random(42)
-    make = {"json": json_line, "apache": apache_line}[kind]
+    make = {"json": json_line, "apache": apache_line, "syslog": syslog_line}[kind]
     with open(path, "w") as f:
         buf = []
         for i in range(n):

@@ -11,41 +11,26 @@ null output (read from /api/v1/metrics) or by the sink at the end of the
 line. CPU seconds (user + system) and peak RSS (VmHWM) are sluice's own,
 read from /proc. Flush is 0.05 s so the wait for the last chunk's seal
 adds at most that to a run. A workload whose plugins this build lacks is
-listed as not run, with what it waits for.
+listed as not run, with what it waits for. The syslog workloads (S1, S2)
+also run in rsyslogd and syslog-ng (peers.py), taking turns with sluice.
 """
 import datetime
+import functools
 import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 
 import benchlib
-
-RECORDS_TIMEOUT = 300
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, what="sluice"):
-    for _ in range(1000):
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited early ({proc.returncode})")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    raise RuntimeError(f"{what} did not listen on {port}")
+import peers
+from benchlib import (FileLines, LineSink, TokenSink, feed_socat, free_port, wait_count,
+                      wait_port)
 
 
 def null_count(api):
@@ -70,31 +55,6 @@ def has_plugin(binary, kind, name):
     flag = {"input": "-i", "output": "-o", "filter": "-F"}[kind]
     return subprocess.run([binary, flag, name, "-h"], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL).returncode == 0
-
-
-class LineSink:
-    """A TCP server that counts the lines it receives."""
-
-    def __init__(self):
-        self.lines = 0
-        # Connections are counted on threads of their own; += on a shared
-        # int is not atomic, and a lost update looked like lost records.
-        self.lock = threading.Lock()
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            conn, _ = self.server.accept()
-            threading.Thread(target=self.count, args=(conn,), daemon=True).start()
-
-    def count(self, conn):
-        with conn:
-            while chunk := conn.recv(1 << 20):
-                n = chunk.count(b"\n")
-                with self.lock:
-                    self.lines += n
 
 
 class HttpSink:
@@ -127,11 +87,17 @@ class HttpSink:
 
 
 class Workload:
+    """`sink` says what counts the records when the null output does not:
+    True a LineSink, "http" an HttpSink, "syslog" a TokenSink, "file" the
+    lines of `{out}/out.log`. `peers` is the job (see peers.py) rsyslogd
+    and syslog-ng do beside sluice."""
+
     def __init__(self, key, title, conf, feed=None, needs=(), target=None, ref=None,
-                 sink=False, data="json", waits_for=None, downstream=None):
+                 sink=False, data="json", waits_for=None, downstream=None, peers=None):
         self.key, self.title, self.conf, self.feed = key, title, conf, feed
         self.needs, self.target, self.ref, self.sink = needs, target, ref, sink
         self.data, self.waits_for, self.downstream = data, waits_for, downstream
+        self.peers = peers
 
 
 SERVICE = """[SERVICE]
@@ -155,10 +121,6 @@ TAIL = """[INPUT]
 STORAGE = "    storage.path {storage}\n"
 
 
-def feed_socat(port, path):
-    subprocess.run(["socat", "-u", f"FILE:{path}", f"TCP:127.0.0.1:{port}"], check=True)
-
-
 def feed_http(port, path):
     with open(path, "rb") as f:
         lines = f.read().splitlines(keepends=True)
@@ -174,9 +136,39 @@ def feed_http(port, path):
     conn.close()
 
 
+# The fields the peers write too (see peers.py); {time} is the epoch.
+SYSLOG_TO_FILE = """[OUTPUT]
+    Name     file
+    Match    *
+    Path     {out}
+    File     out.log
+    Format   template
+    Template {{time}} {{host}} {{ident}}[{{pid}}]: {{message}}
+"""
+
+# The syslog parser keeps PRI as one number; the data is all local0.info.
+SYSLOG_TO_TCP = """[OUTPUT]
+    Name                   syslog
+    Match                  *
+    Host                   127.0.0.1
+    Port                   {sink}
+    Mode                   tcp
+    Syslog_Format          rfc5424
+    Syslog_Facility_Preset 16
+    Syslog_Severity_Preset 6
+    Syslog_Hostname_Key    host
+    Syslog_Appname_Key     ident
+    Syslog_Procid_Key      pid
+    Syslog_Msgid_Key       msgid
+    Syslog_Message_Key     message
+"""
+
+
 def workloads():
     null = "[OUTPUT]\n    Name  null\n    Match *\n"
     tcp_in = "[INPUT]\n    Name tcp\n    Listen 127.0.0.1\n    Port {port}\n    Tag bench\n"
+    syslog_in = ("[INPUT]\n    Name syslog\n    Mode tcp\n    Listen 127.0.0.1\n"
+                 "    Port {port}\n    Tag bench\n")
     return [
         Workload("W1", "tail JSON lines, json parser → null",
                  SERVICE + TAIL + "    Parser json\n" + null,
@@ -218,13 +210,33 @@ def workloads():
         Workload("W7b", "W3 with storage.type filesystem (sync normal)",
                  SERVICE + STORAGE + tcp_in + "    storage.type filesystem\n" + null,
                  feed=feed_socat, ref="socat"),
+        # Beside rsyslogd and syslog-ng doing the same job (peers.py).
+        Workload("S1", "TCP syslog → file", SERVICE + syslog_in + SYSLOG_TO_FILE,
+                 feed=feed_socat, data="syslog", sink="file", peers="file",
+                 needs=[("input", "syslog"), ("output", "file")]),
+        Workload("S2", "TCP syslog → TCP forward", SERVICE + syslog_in + SYSLOG_TO_TCP,
+                 feed=feed_socat, data="syslog", sink="syslog", peers="forward",
+                 needs=[("input", "syslog"), ("output", "syslog")]),
     ]
+
+
+def make_sink(kind, out):
+    """What counts the records at the end of the line; None when the null
+    output counts them."""
+    if not kind:
+        return None
+    if kind == "file":
+        return FileLines(os.path.join(out, "out.log"))
+    if kind == "syslog":
+        return TokenSink(peers.TOKEN)
+    return {"http": HttpSink}.get(kind, LineSink)()
 
 
 def run_workload(binary, w, paths, workdir):
     benchlib.wait_quiet()
     port, api, fwd, down_api = free_port(), free_port(), free_port(), free_port()
-    sink = {"http": HttpSink}.get(w.sink, LineSink)() if w.sink else None
+    out = tempfile.mkdtemp(prefix=f"{w.key}-", dir=workdir)
+    sink = make_sink(w.sink, out)
     data = paths[w.data]
     storage = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "storage")
     shutil.rmtree(storage, ignore_errors=True)
@@ -233,7 +245,8 @@ def run_workload(binary, w, paths, workdir):
         path = os.path.join(workdir, f"{name}.conf")
         with open(path, "w") as f:
             f.write(text.format(api=api_port, port=port, data=data, parsers=paths["parsers"],
-                                sink=sink.port if sink else 0, storage=storage, fwd=fwd))
+                                sink=getattr(sink, "port", 0), storage=storage, fwd=fwd,
+                                out=out))
         return path
 
     procs = []
@@ -253,13 +266,8 @@ def run_workload(binary, w, paths, workdir):
             wait_port(port, proc)
             start = time.monotonic()
             w.feed(port, data)
-        records = paths["lines"]
         counted = down_api if w.downstream else api
-        deadline = time.monotonic() + RECORDS_TIMEOUT
-        while (sink.lines if sink else null_count(counted)) < records:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{w.key}: not every record came out")
-            time.sleep(0.005)
+        wait_count(lambda: sink.lines if sink else null_count(counted), paths["lines"], w.key)
         elapsed = time.monotonic() - start
         # CPU is the work of both processes; the RSS target is per process.
         figures = [proc_stats(p.pid) for p in procs]
@@ -268,6 +276,7 @@ def run_workload(binary, w, paths, workdir):
         for p in procs:
             p.terminate()
             p.wait()
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def reference(name, path, lines):
@@ -311,6 +320,66 @@ def stats(samples):
     return s[0], s[len(s) // 2], s[-1]
 
 
+def summary(results, records, size):
+    """Figures of a program's runs: records/s (min, median, max), MiB/s
+    and CPU seconds at the median, the largest peak RSS."""
+    t_min, t_med, t_max = stats([r[0] for r in results])
+    return {
+        "rate": (records / t_max, records / t_med, records / t_min),
+        "mib_s": size / t_med / 2**20,
+        "cpu": stats([r[1] for r in results])[1],
+        "rss": max(r[2] for r in results),
+    }
+
+
+def measure(binary, w, paths, size, runs, workdir):
+    """Runs the workload RUNS times in sluice and, when it has peers, in
+    rsyslogd and syslog-ng in turn after it, so a busy spell of the
+    machine falls on all of them. Returns each program's summary, or
+    {"skipped": why} for a program that did not run or failed."""
+    programs = {"sluice": functools.partial(run_workload, binary, w, paths, workdir)}
+    figures = {}
+    for peer in peers.PEERS if w.peers else []:
+        if why := peer.missing():
+            figures[peer.name] = {"skipped": f"not run: needs {why}"}
+        else:
+            programs[peer.name] = functools.partial(
+                peers.run, peer, w.peers, paths[w.data], paths["lines"], workdir)
+    results = {name: [] for name in programs}
+    for i in range(runs):
+        for name, run in programs.items():
+            if name in figures:
+                continue
+            label = w.key if not w.peers else f"{w.key} {name}"
+            try:
+                results[name].append(run())
+            except RuntimeError as err:
+                # A run that loses or holds back records is a finding, not
+                # a reason to lose the other figures.
+                figures[name] = {"skipped": f"FAILED in run {i + 1}: {err}"}
+                print(f"{label}: {err}", file=sys.stderr)
+                continue
+            print(f"{label} run {i + 1}: {paths['lines'] / results[name][-1][0]:,.0f} records/s",
+                  file=sys.stderr)
+    order = ["sluice"] + [peer.name for peer in peers.PEERS if w.peers]
+    return {name: figures.get(name) or summary(results[name], paths["lines"], size)
+            for name in order}
+
+
+def print_figures(rows):
+    """The BENCH_ONLY answer: one line per workload and program."""
+    for row in rows:
+        programs = [("sluice", row)] + list(row.get("peers", {}).items())
+        for name, f in programs:
+            label = row["w"].key if "peers" not in row else f"{row['w'].key} {name}"
+            if "rate" in f:
+                print(f"{label}: median {f['rate'][1]:,.0f} records/s "
+                      f"(min {f['rate'][0]:,.0f}, max {f['rate'][2]:,.0f}), "
+                      f"CPU {f['cpu']:.2f} s, peak RSS {f['rss']:.1f} MiB")
+            else:
+                print(f"{label}: {f['skipped']}")
+
+
 def main():
     binary, data_dir, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     idle_seconds = int(os.environ.get("BENCH_IDLE_SECONDS", "30"))
@@ -318,11 +387,12 @@ def main():
     paths = {
         "json": os.path.join(data_dir, "json.log"),
         "apache": os.path.join(data_dir, "apache.log"),
+        "syslog": os.path.join(data_dir, "syslog.log"),
         "parsers": os.path.join(data_dir, "parsers.conf"),
     }
     with open(paths["json"], "rb") as f:
         paths["lines"] = sum(1 for _ in f)
-    sizes = {k: os.path.getsize(paths[k]) for k in ("json", "apache")}
+    sizes = {k: os.path.getsize(paths[k]) for k in ("json", "apache", "syslog")}
 
     refs = {}
     for name in ("cat", "wc -l", "socat"):
@@ -343,34 +413,13 @@ def main():
             rows.append({"w": w, "skipped": f"not run: needs {why}"})
             print(f"{w.key}: skipped ({why})", file=sys.stderr)
             continue
-        results = []
-        try:
-            for i in range(runs):
-                results.append(run_workload(binary, w, paths, data_dir))
-                print(f"{w.key} run {i + 1}: {paths['lines'] / results[-1][0]:,.0f} records/s",
-                      file=sys.stderr)
-        except RuntimeError as err:
-            # A run that loses or holds back records is a finding, not a
-            # reason to lose the other workloads' figures.
-            rows.append({"w": w, "skipped": f"FAILED in run {len(results) + 1}: {err}"})
-            print(f"{w.key}: {err}", file=sys.stderr)
-            continue
-        t_min, t_med, t_max = stats([r[0] for r in results])
-        rows.append({
-            "w": w,
-            "rate": (paths["lines"] / t_max, paths["lines"] / t_med, paths["lines"] / t_min),
-            "mib_s": sizes[w.data] / t_med / 2**20,
-            "cpu": stats([r[1] for r in results])[1],
-            "rss": max(r[2] for r in results),
-        })
+        figures = measure(binary, w, paths, sizes[w.data], runs, data_dir)
+        row = {"w": w, **figures.pop("sluice")}
+        if w.peers:
+            row["peers"] = figures
+        rows.append(row)
     if only:
-        for r in rows:
-            if "rate" in r:
-                print(f"{r['w'].key}: median {r['rate'][1]:,.0f} records/s "
-                      f"(min {r['rate'][0]:,.0f}, max {r['rate'][2]:,.0f}), "
-                      f"CPU {r['cpu']:.2f} s, peak RSS {r['rss']:.1f} MiB")
-            else:
-                print(f"{r['w'].key}: {r['skipped']}")
+        print_figures(rows)
         return
     idle_cpu, idle_hwm, idle_rss = idle(binary, idle_seconds)
     write_report(root, rows, refs, paths["lines"], sizes, runs,
@@ -394,6 +443,7 @@ def write_report(root, rows, refs, lines, sizes, runs, idle_figures):
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
         f"- data: {lines:,} JSON lines ({sizes['json'] / lines:.0f} B each), "
         f"{lines:,} Apache lines ({sizes['apache'] / lines:.0f} B each), "
+        f"{lines:,} RFC 5424 syslog lines ({sizes['syslog'] / lines:.0f} B each), "
         f"in RAM-backed storage; {runs} runs per workload",
         "",
         "## References",
@@ -424,6 +474,7 @@ def write_report(root, rows, refs, lines, sizes, runs, idle_figures):
         out.append(f"| {w.key} {w.title} | {lo:,.0f} | {med:,.0f} | {hi:,.0f} "
                    f"| {row['mib_s']:.0f} | {row['cpu']:.2f} | {row['rss']:.1f} | {ratio} "
                    f"| {target} | {met} |")
+    out += peers_table([r for r in rows if "peers" in r], lines)
     seconds, cpu, hwm, rss = idle_figures
     out += [
         "",
@@ -439,6 +490,40 @@ def write_report(root, rows, refs, lines, sizes, runs, idle_figures):
     with open(os.path.join(root, "..", "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(out))
     chart(root, [r for r in rows if "rate" in r])
+
+
+def peers_table(rows, lines):
+    """The Peers section: sluice, rsyslogd and syslog-ng on each syslog
+    workload, one line per program."""
+    if not rows:
+        return []
+    versions = {p.name: p.version() for p in peers.PEERS if not p.missing()}
+    out = [
+        "",
+        "## Peers",
+        "",
+        "The syslog workloads again, beside Debian's rsyslogd and syslog-ng doing the",
+        "same job: each a private instance on 127.0.0.1 with a configuration of its",
+        "own (bench/peers.py), fed the same file by socat and timed the same way,",
+        "from the first byte sent until the last message is in the file or at the",
+        "sink. The programs take turns, run by run. CPU is the program's own.",
+        "",
+        "| workload | program | records/s min | median | max | CPU s | CPU µs/record "
+        "| peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        programs = [("sluice", row)] + list(row["peers"].items())
+        for i, (name, f) in enumerate(programs):
+            workload = f"{row['w'].key} {row['w'].title}" if i == 0 else ""
+            program = f"{name} {versions[name]}" if name in versions else name
+            if "skipped" in f:
+                out.append(f"| {workload} | {program} | {f['skipped']} | | | | | |")
+                continue
+            lo, med, hi = f["rate"]
+            out.append(f"| {workload} | {program} | {lo:,.0f} | {med:,.0f} | {hi:,.0f} "
+                       f"| {f['cpu']:.2f} | {f['cpu'] / lines * 1e6:.2f} | {f['rss']:.1f} |")
+    return out
 
 
 def chart(root, rows):
