@@ -148,6 +148,21 @@ impl<'a> RawEvent<'a> {
     /// `whole`, which the caller corrects when it reads from a longer
     /// stream.
     fn read_shape(r: &mut Reader<'a>, whole: &'a [u8]) -> Result<Self, DecodeError> {
+        let (time, meta) = Self::read_header(r)?;
+        let body = r.skip()?;
+        if !matches!(Reader::new(body).token()?, Token::Map(_)) {
+            return Err(DecodeError::Shape("event body is not a map"));
+        }
+        Ok(RawEvent {
+            time,
+            meta,
+            body,
+            raw: whole,
+        })
+    }
+
+    /// Reads an event up to its body: the time and the metadata map.
+    fn read_header(r: &mut Reader<'a>) -> Result<(EventTime, &'a [u8]), DecodeError> {
         if r.token()? != Token::Array(2) {
             return Err(DecodeError::Shape("event is not a two-element array"));
         }
@@ -163,16 +178,7 @@ impl<'a> RawEvent<'a> {
             }
             _ => (EventTime::read(r)?, EMPTY_MAP),
         };
-        let body = r.skip()?;
-        if !matches!(Reader::new(body).token()?, Token::Map(_)) {
-            return Err(DecodeError::Shape("event body is not a map"));
-        }
-        Ok(RawEvent {
-            time,
-            meta,
-            body,
-            raw: whole,
-        })
+        Ok((time, meta))
     }
 }
 
@@ -192,6 +198,49 @@ impl<'a> Events<'a> {
         Events {
             reader: Reader::new(bytes),
             done: false,
+        }
+    }
+}
+
+/// What [`Events::next_read_in_place`] hands its reader: the event's time
+/// and metadata, and a reader at the start of its body.
+#[derive(Debug)]
+pub struct BodyAt<'a, 'r> {
+    pub time: EventTime,
+    pub meta: &'a [u8],
+    pub body: &'r mut Reader<'a>,
+}
+
+impl<'a> Events<'a> {
+    /// The next event, read in one pass with the body: `read` gets a
+    /// reader at the start of the body and must consume exactly the body
+    /// (a map). Where [`Iterator::next`] first skips the body to find
+    /// where the event ends, a writer that walks the body anyway (JSON
+    /// rendering) saves that skip. When `read` fails, the event is read
+    /// again the careful way, so the walk goes on after it as `next` does,
+    /// and `read`'s error is returned.
+    pub fn next_read_in_place(
+        &mut self,
+        read: impl FnOnce(BodyAt<'a, '_>) -> Result<(), DecodeError>,
+    ) -> Option<Result<(), DecodeError>> {
+        if self.done || self.reader.is_empty() {
+            return None;
+        }
+        let rest = self.reader.remaining();
+        let mut body = Reader::new(rest);
+        let Ok((time, meta)) = RawEvent::read_header(&mut body) else {
+            return self.next().map(|e| e.map(|_| ()));
+        };
+        match read(BodyAt {
+            time,
+            meta,
+            body: &mut body,
+        }) {
+            Ok(()) => {
+                self.reader.advance(body.position());
+                Some(Ok(()))
+            }
+            Err(err) => Some(self.next()?.and(Err(err))),
         }
     }
 }
@@ -265,6 +314,43 @@ mod tests {
         let items: Vec<_> = Events::new(&buf).collect();
         assert!(items[0].is_err());
         assert_eq!(items[1].as_ref().unwrap().time.sec, 5);
+    }
+
+    #[test]
+    fn a_body_read_in_place_moves_the_walk_past_it_even_when_reading_fails() {
+        let mut buf = Vec::new();
+        for n in 0..3u64 {
+            let body = [("n".to_string(), Value::UInt(n))].into_iter().collect();
+            Event::new(EventTime::new(n as i64, 0), body).encode(&mut buf);
+        }
+        buf.extend_from_slice(&[0x92, 0x01, 0x02]); // [1, 2]: no body map
+        let mut events = Events::new(&buf);
+        let mut seen = Vec::new();
+        while let Some(item) = events.next_read_in_place(|at| {
+            let body = at.body.value()?;
+            if at.time.sec == 1 {
+                // A writer that fails after reading the whole body.
+                return Err(DecodeError::Shape("refused"));
+            }
+            seen.push((at.time.sec, body));
+            Ok(())
+        }) {
+            seen.push((-1, Value::Bool(item.is_ok())));
+        }
+        let oks: Vec<_> = seen
+            .iter()
+            .filter(|(t, _)| *t >= 0)
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(oks, [0, 2]);
+        let results: Vec<_> = seen
+            .iter()
+            .filter(|(t, _)| *t < 0)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let ok = Value::Bool(true);
+        let err = Value::Bool(false);
+        assert_eq!(results, [ok.clone(), err.clone(), ok, err]);
     }
 
     #[test]

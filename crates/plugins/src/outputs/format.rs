@@ -8,6 +8,7 @@
 
 use std::io::Write as _;
 
+use sluice_core::event::BodyAt;
 use sluice_core::json;
 use sluice_core::msgpack::{DecodeError, Reader, Token, MAX_DEPTH};
 use sluice_core::{Chunk, EventTime, RawEvent};
@@ -62,6 +63,30 @@ pub(crate) fn each_event(
         }
     }
     walk
+}
+
+/// [`each_event`] for writers that read the whole body anyway (JSON): each
+/// event is read once, the writer's pass over the body finding where it
+/// ends, instead of a skip to frame it and then the writer's pass.
+pub(crate) fn each_body(
+    chunk: &Chunk,
+    out: &mut Vec<u8>,
+    mut write: impl FnMut(&mut Vec<u8>, usize, BodyAt<'_, '_>) -> Result<(), DecodeError>,
+) -> Walk {
+    let mut walk = Walk::default();
+    let mut events = chunk.events();
+    loop {
+        let mark = out.len();
+        let written = walk.written;
+        match events.next_read_in_place(|at| write(out, written, at)) {
+            None => return walk,
+            Some(Ok(())) => walk.written += 1,
+            Some(Err(err)) => {
+                out.truncate(mark);
+                walk.skip(err);
+            }
+        }
+    }
 }
 
 /// Writes `sec.nsec` with all nine digits of nanoseconds, as Fluent Bit

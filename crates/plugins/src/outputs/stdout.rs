@@ -23,7 +23,7 @@ use sluice_core::plugin::{BuildOutput, Output, Setup, Spec, Verdict};
 use sluice_core::timefmt::DateFormat;
 use sluice_core::{Chunk, RawEvent};
 
-use super::format::{each_event, write_printed, write_time_nanos, Walk};
+use super::format::{each_body, each_event, write_printed, write_time_nanos, Walk};
 
 const PROPS: &[Property] = &[
     Property::new(
@@ -141,8 +141,8 @@ pub(crate) fn render(chunk: &Chunk, options: &Options, out: &mut Vec<u8>) -> Wal
     let start = out.len();
     let walk = match options.format {
         Format::Msgpack => each_event(chunk, out, |out, n, e| printed_line(out, n, chunk.tag(), e)),
-        Format::JsonLines => each_event(chunk, out, |out, _, e| {
-            json::write_record(out, e.body, date.map(|(k, f)| (k, f, e.time)))?;
+        Format::JsonLines => each_body(chunk, out, |out, _, e| {
+            json::write_record_at(out, e.body, date.map(|(k, f)| (k, f, e.time)))?;
             out.push(b'\n');
             Ok(())
         }),
@@ -151,11 +151,11 @@ pub(crate) fn render(chunk: &Chunk, options: &Options, out: &mut Vec<u8>) -> Wal
             if array {
                 out.push(b'[');
             }
-            let walk = each_event(chunk, out, |out, n, e| {
+            let walk = each_body(chunk, out, |out, n, e| {
                 if array && n > 0 {
                     out.push(b',');
                 }
-                json::write_record(out, e.body, date.map(|(k, f)| (k, f, e.time)))
+                json::write_record_at(out, e.body, date.map(|(k, f)| (k, f, e.time)))
             });
             if array {
                 out.push(b']');
