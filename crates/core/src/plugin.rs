@@ -70,6 +70,20 @@ pub trait Input: Send + 'static {
     /// the engine stops the task. Appending is synchronous, so stopping at
     /// any `.await` loses nothing already appended.
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError>;
+
+    /// Whether the input may hold records it read but has not appended
+    /// yet (lines `tail` is still joining into one multiline record), or
+    /// state to save once its last appends are delivered. At a stop (or a
+    /// reload replacing the pipeline) such an input is not aborted at
+    /// once: [`InputContext::stopping`] resolves, and the engine waits up
+    /// to `Grace` for [`Input::run`] to return, with outputs flushing
+    /// meanwhile. The input should stop reading, append what it holds at
+    /// once, may then wait for it to be done with
+    /// ([`InputContext::wait_done`]), and return. Past `Grace` it is
+    /// aborted like any other.
+    fn stops_gracefully(&self) -> bool {
+        false
+    }
 }
 
 /// Changes, drops or adds events of matching tags, in configuration order.

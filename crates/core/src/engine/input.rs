@@ -75,6 +75,9 @@ struct Shared {
     open: Mutex<HashMap<Box<str>, OpenChunk>>,
     pipeline: Arc<Pipeline>,
     shutdown: Shutdown,
+    /// Triggered when the engine stops this pipeline: a stop, or a
+    /// reload replacing it.
+    stopping: Shutdown,
     /// Filesystem storage, for `storage.type filesystem`.
     store: Option<Arc<Store>>,
     /// `storage.pause_on_chunks_overlimit`: wait while
@@ -115,7 +118,12 @@ pub(crate) struct InputParts {
 }
 
 impl InputContext {
-    pub(crate) fn new(parts: InputParts, pipeline: Arc<Pipeline>, shutdown: Shutdown) -> Self {
+    pub(crate) fn new(
+        parts: InputParts,
+        pipeline: Arc<Pipeline>,
+        shutdown: Shutdown,
+        stopping: Shutdown,
+    ) -> Self {
         InputContext {
             inner: Arc::new(Shared {
                 name: parts.name,
@@ -127,6 +135,7 @@ impl InputContext {
                 open: Mutex::new(HashMap::new()),
                 pipeline,
                 shutdown,
+                stopping,
                 store: parts.store,
                 pause_on_overlimit: parts.pause_on_overlimit,
                 tasks: Mutex::new(JoinSet::new()),
@@ -164,6 +173,20 @@ impl InputContext {
     /// The process-wide stop signal.
     pub fn shutdown(&self) -> &Shutdown {
         &self.inner.shutdown
+    }
+
+    /// Resolves once the engine stops the pipeline (a stop, or a reload
+    /// replacing it). Only an input that [stops gracefully] is still
+    /// running then: it should append what it holds and return.
+    ///
+    /// [stops gracefully]: crate::plugin::Input::stops_gracefully
+    pub async fn stopping(&self) {
+        self.inner.stopping.wait().await
+    }
+
+    /// Has the engine begun to stop the pipeline?
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.is_triggered()
     }
 
     /// The input's memory account.
