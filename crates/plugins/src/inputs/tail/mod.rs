@@ -35,7 +35,10 @@
 //!   lines already delivered are kept (see `db.rs`); `db.sync` (`normal`;
 //!   `full`, `off`, `extra`) and `db.journal_mode` (`WAL`) set SQLite's
 //!   `synchronous` and `journal_mode`, and `db.locking` (off) keeps the
-//!   file locked against other processes while sluice runs.
+//!   file locked against other processes while sluice runs. At a stop
+//!   (SIGTERM, or a reload) the input waits, within `Grace`, for what it
+//!   read to be delivered and saves the offsets, so the next start
+//!   repeats none of it; lines delivered after `Grace` are read again.
 //! - `inotify_watcher` (on): the kernel says which files changed and
 //!   when a name `path` matches appears in a directory of `path` or of a
 //!   followed file (or of the file a followed symlink leads to, where
@@ -49,6 +52,8 @@
 //!   every file is polled every 250 ms.
 //! - `multiline.parser` joins each file's lines into records before they
 //!   are appended; offsets are saved only past lines that are in a record.
+//!   A record still being joined when sluice stops (SIGTERM, or a reload)
+//!   is appended then, with or without a `db`, so a stop loses none.
 //! - `docker_mode` joins Docker's JSON log lines that Docker split at
 //!   16 KiB, with the built-in `docker` multiline parser (as
 //!   `multiline.parser docker` does; when both are set, the list wins).
@@ -359,5 +364,11 @@ struct Tail(Arc<TailOptions>);
 impl Input for Tail {
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError> {
         watch::Tailer::new(self.0, ctx).await?.run().await
+    }
+
+    /// A multiline record still being joined is appended at a stop, and
+    /// with a db the offsets of what was delivered meanwhile are saved.
+    fn stops_gracefully(&self) -> bool {
+        self.0.multiline.is_some() || self.0.db.is_some()
     }
 }

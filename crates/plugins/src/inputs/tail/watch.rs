@@ -21,6 +21,11 @@
 //! found shorter than the read position, or with other bytes just before
 //! it, was truncated and is read again from 0.
 //!
+//! At a stop the engine waits for this input (see
+//! `Input::stops_gracefully`): reading ends, the multiline records still
+//! held are appended and, with a `db`, the offsets are saved once what
+//! was read is delivered.
+//!
 //! At start, a file of the `db` that no pattern finds any more but that
 //! sits under another name in the same directory (rotated while sluice
 //! was down or before it finished reading it) is read from its saved
@@ -46,11 +51,6 @@ use super::TailOptions;
 /// How often files are polled without inotify, and how often the loop
 /// wakes with it while something waits on time.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
-
-// TODO: multiline records still held when the process stops are lost
-// without a `db` (with one, their lines are read again at restart, since
-// no offset passed them), because the engine aborts inputs at once on a
-// stop; a hook that lets an input release what it holds would fix it.
 
 /// One `tail` input at work.
 pub(super) struct Tailer {
@@ -134,6 +134,9 @@ impl Tailer {
         loop {
             self.look(all).await;
             self.release_due_multiline();
+            if self.ctx.is_stopping() {
+                return self.stop().await;
+            }
             self.settle().await;
             if self.opts.exit_on_eof && self.files.iter().all(|f| f.at_eof) {
                 return self.finish().await;
@@ -142,6 +145,9 @@ impl Tailer {
                 self.discover(false).await;
             }
             all = self.wait().await;
+            if self.ctx.is_stopping() {
+                return self.stop().await;
+            }
         }
     }
 
@@ -149,6 +155,9 @@ impl Tailer {
     async fn look(&mut self, all: bool) {
         let dirty = std::mem::take(&mut self.dirty);
         for i in 0..self.files.len() {
+            if self.ctx.is_stopping() {
+                return;
+            }
             if all || dirty.contains(&self.files[i].id) {
                 self.poll_file(i).await;
             }
@@ -162,8 +171,12 @@ impl Tailer {
             return false;
         }
         let ticking = !self.polled.is_empty() || self.waits_on_time();
+        let ctx = self.ctx.clone();
         let Some(watcher) = self.watcher.as_mut() else {
-            tokio::time::sleep(POLL_INTERVAL).await;
+            tokio::select! {
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                () = ctx.stopping() => {}
+            }
             return true;
         };
         let refresh = self
@@ -178,6 +191,7 @@ impl Tailer {
         let changes = tokio::select! {
             changes = watcher.changes() => Some(changes),
             () = tokio::time::sleep(timeout) => None,
+            () = ctx.stopping() => return false,
         };
         match changes {
             Some(Ok(changes)) => self.note(changes),
@@ -374,7 +388,13 @@ impl Tailer {
 
     async fn read_to_end(&mut self, i: usize) {
         loop {
-            self.ctx.ready().await;
+            // A stop ends a wait for room (the engine waits for this
+            // input to release what it holds, not to read more).
+            tokio::select! {
+                biased;
+                () = self.ctx.ready() => {}
+                () = self.ctx.stopping() => return,
+            }
             let file = &mut self.files[i];
             match file.read(self.opts.read_size).await {
                 Ok(0) => return,
@@ -553,6 +573,34 @@ impl Tailer {
             self.settle().await;
         }
         tracing::info!(input = %self.ctx.name(), "every file read to its end; input done");
+        Ok(())
+    }
+
+    /// At a stop: appends the multiline records still held (and the last
+    /// line of each rotated file that is done with), so a stop loses none
+    /// of them. With a db it then waits until every line read is done
+    /// with and saves the offsets, so the next start repeats none; when
+    /// `Grace` ends first, the engine aborts the wait and the lines after
+    /// the last save are read again at the next start.
+    async fn stop(mut self) -> Result<(), PluginError> {
+        let rotate_wait = self.opts.rotate_wait;
+        self.frame_partial_lines(|f| {
+            f.at_eof && f.rotated_at.is_some_and(|t| t.elapsed() >= rotate_wait)
+        });
+        let held = self.enc.holds_any();
+        self.release_held_multiline(|_| true);
+        if self.db.is_some() {
+            self.ctx.wait_done(self.last_cp).await;
+            let done = self.ctx.done();
+            for file in &mut self.files {
+                file.advance(done);
+            }
+            self.save_db().await;
+        }
+        tracing::info!(
+            input = %self.ctx.name(), released_multiline = held,
+            "stopped; everything read was appended"
+        );
         Ok(())
     }
 }
