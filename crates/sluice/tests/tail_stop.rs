@@ -1,6 +1,8 @@
-//! Records `tail` holds back, through the real binary: a multiline record
-//! still being joined when sluice is stopped with SIGTERM comes out
-//! before it exits (with a `db`, a restart does not read it again).
+//! Records held back, through the real binary: a multiline record `tail`
+//! is still joining when sluice is stopped with SIGTERM comes out before
+//! it exits (with a `db`, a restart does not read it again); a record
+//! the `multiline` filter holds when sluice is killed with SIGKILL is
+//! read again from the `db` offset at restart, which did not pass it.
 
 mod common;
 
@@ -32,14 +34,22 @@ fn setup(name: &str, text: &str) -> (PathBuf, PathBuf) {
 /// sluice tailing `dir/app.log` from its head with the slow parser,
 /// into a file output in `dir/out`.
 fn start(dir: &Path, extra: &[&str]) -> Run {
+    let mut props = vec!["multiline.parser=slow"];
+    props.extend(extra);
+    start_with(dir, &props, &[])
+}
+
+/// sluice tailing `dir/app.log` from its head with `props`, then `more`
+/// flags (filters), into a file output in `dir/out`.
+fn start_with(dir: &Path, props: &[&str], more: &[&str]) -> Run {
     let conf = dir.join("parsers.conf");
     let path = format!("path={}", dir.join("app.log").display());
     let mut args = vec!["-R", conf.to_str().unwrap(), "-i", "tail", "-t", "app"];
     args.extend(["-p", &path, "-p", "read_from_head=on"]);
-    args.extend(["-p", "multiline.parser=slow"]);
-    for p in extra {
+    for p in props {
         args.extend(["-p", p]);
     }
+    args.extend(more);
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     Run::start(&args, Some(&out), &[])
@@ -106,4 +116,48 @@ fn with_a_db_the_record_released_at_sigterm_is_not_read_again_at_restart() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn a_record_the_multiline_filter_holds_at_sigkill_is_read_again_from_the_db() {
+    let (dir, _) = setup("tail-filter-kill", &format!("plain before\n{TRACE}"));
+    let db = format!("db={}", dir.join("tail.db").display());
+    let filter = [
+        "-F",
+        "multiline",
+        "-m",
+        "*",
+        "-p",
+        "multiline.parser=slow",
+        "-p",
+        "flush_ms=600000",
+    ];
+    let run = start_with(&dir, &[&db], &filter);
+    // The line before the trace came out when the trace began: the filter
+    // holds the trace now, for ten minutes.
+    wait_for(&dir, 1);
+    // Time for the db to be saved past the trace, were it counted as done.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut child = run.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(logs(&dir), ["plain before"]);
+
+    let run = start_with(&dir, &[&db], &filter);
+    // Read again from the saved offset: the line before comes out again
+    // (its batch was held with the trace), and the stop releases the
+    // trace.
+    wait_for(&dir, 2);
+    let out = run.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    let got = logs(&dir);
+    let trace = TRACE.trim_end_matches('\n');
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some(trace),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(got.iter().filter(|l| *l == trace).count(), 1);
+    assert!(got[..got.len() - 1].iter().all(|l| l == "plain before"));
 }

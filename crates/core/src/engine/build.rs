@@ -154,6 +154,8 @@ fn emitters(
             // storage; once released, `emitter_storage.type` decides.
             store: store.filter(|_| spec.on_disk).cloned(),
             pause_on_overlimit: false,
+            // Its events come from filters, not from a source.
+            waits_for_held: false,
         };
         let ctx = InputContext::new(
             parts,
@@ -337,6 +339,7 @@ impl Engine {
                 metrics: input_metrics,
                 store: store.clone().filter(|_| on_disk),
                 pause_on_overlimit: cfg.bool("storage.pause_on_chunks_overlimit"),
+                waits_for_held: plugin.waits_for_held_records(),
             };
             let ctx = InputContext::new(
                 parts,

@@ -371,4 +371,10 @@ impl Input for Tail {
     fn stops_gracefully(&self) -> bool {
         self.0.multiline.is_some() || self.0.db.is_some()
     }
+
+    /// An offset waiting for a record a filter holds only delays its
+    /// save; the lines stay in the file.
+    fn waits_for_held_records(&self) -> bool {
+        true
+    }
 }
