@@ -248,6 +248,11 @@ impl Tailer {
     }
 
     /// Watches the directories of `path` and of the followed files.
+    // TODO: watch the deepest existing directory above a wildcard of
+    // `path` too, because a directory created under it later (a new pod's
+    // in `/var/log/pods/*/*.log`) is found only by the `refresh_interval`
+    // scan; it needs watches that follow the glob down as directories
+    // appear.
     async fn watch_dirs(&mut self) {
         let Some(watcher) = self.watcher.as_mut() else {
             return;
@@ -288,6 +293,9 @@ impl Tailer {
     }
 
     /// Drops inotify for good: every file is polled from now on.
+    // TODO: try inotify again at a later scan, because once the kernel
+    // refused a watch (`max_user_watches` reached) this input polls until
+    // sluice restarts, even after watches are freed or the limit raised.
     fn fall_back(&mut self, what: &str, err: &std::io::Error) {
         tracing::warn!(
             input = %self.ctx.name(), error = %err,
