@@ -11,6 +11,13 @@
 //! Chunks of different tags are released out of order, so the answer is a
 //! watermark: the first checkpoint of the oldest chunk still alive, less
 //! one. Open chunks count as alive from their first append.
+//!
+//! A filter that keeps events back across batches (`multiline`) holds the
+//! watermark too: the engine gives it an [`InputHold`] for each batch, the
+//! filter keeps a clone with every record it holds, and hands the clones
+//! back with the record when it lets it go; the engine then ties them to
+//! the chunk the record lands in. So a held record counts as done for its
+//! input only once that chunk is.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -82,6 +89,15 @@ impl Progress {
         seq
     }
 
+    /// Holds the watermark below the checkpoint the next append gets,
+    /// until [`Progress::release`] of the returned checkpoint.
+    pub fn hold_next(&self) -> u64 {
+        let mut state = self.state();
+        let seq = state.next;
+        *state.alive.entry(seq).or_insert(0) += 1;
+        seq
+    }
+
     /// A chunk that started at `first` is gone.
     pub fn release(&self, first: u64) {
         let mut state = self.state();
@@ -138,15 +154,52 @@ impl Drop for ChunkHold {
     }
 }
 
+/// Keeps one input's appends from counting as done while it (or a
+/// clone) lives: from the append it was made for on, since the progress
+/// is a watermark. Cloning is cheap; the last clone dropped lets go.
+#[derive(Debug, Clone)]
+pub struct InputHold(std::sync::Arc<ChunkHold>);
+
+impl InputHold {
+    /// A hold on the appends of `progress` from the next one on.
+    pub(crate) fn new(progress: &std::sync::Arc<Progress>) -> Self {
+        let first = progress.hold_next();
+        InputHold(std::sync::Arc::new(ChunkHold::new(
+            std::sync::Arc::clone(progress),
+            first,
+        )))
+    }
+
+    /// Adds `more` to `holds`, keeping one hold per input: the oldest,
+    /// which holds back everything the others would.
+    pub fn merge(holds: &mut Vec<InputHold>, more: impl IntoIterator<Item = InputHold>) {
+        for hold in more {
+            let same = holds
+                .iter_mut()
+                .find(|h| std::sync::Arc::ptr_eq(&h.0.progress, &hold.0.progress));
+            match same {
+                Some(kept) if hold.0.first < kept.0.first => *kept = hold,
+                Some(_) => {}
+                None => holds.push(hold),
+            }
+        }
+    }
+}
+
 /// A [`ChunkHold`] that whichever comes first may end: the chunk being
 /// released by every route, or (filesystem storage) its file being
-/// synced, after which the input may treat the appends as safe.
+/// synced, after which the input may treat the appends as safe. It also
+/// carries the [`InputHold`]s of held records that landed in the chunk.
 #[derive(Debug, Clone)]
-pub(crate) struct SharedHold(std::sync::Arc<Mutex<Option<ChunkHold>>>);
+pub(crate) struct SharedHold(std::sync::Arc<Mutex<Option<Holding>>>);
+
+/// What a [`SharedHold`] keeps until it ends: the chunk's own hold and
+/// those it carries.
+type Holding = (ChunkHold, Vec<InputHold>);
 
 impl SharedHold {
-    pub fn new(hold: ChunkHold) -> Self {
-        SharedHold(std::sync::Arc::new(Mutex::new(Some(hold))))
+    pub fn new(hold: ChunkHold, carried: Vec<InputHold>) -> Self {
+        SharedHold(std::sync::Arc::new(Mutex::new(Some((hold, carried)))))
     }
 
     /// Ends the hold, if it has not ended yet.
@@ -178,6 +231,25 @@ mod tests {
         let p = Progress::default();
         p.begin(false);
         assert_eq!(p.done(), Checkpoint(1));
+    }
+
+    #[test]
+    fn an_input_hold_keeps_the_next_append_from_being_done() {
+        let p = std::sync::Arc::new(Progress::default());
+        let hold = InputHold::new(&p);
+        let seq = p.begin(false); // 1: filtered out, but held
+        assert_eq!(p.done(), Checkpoint(0));
+        let mut kept = vec![hold.clone()];
+        let later = {
+            p.begin(false); // 2
+            InputHold::new(&p)
+        };
+        InputHold::merge(&mut kept, [later]);
+        assert_eq!(kept.len(), 1, "one hold per input, the oldest");
+        drop(hold);
+        assert_eq!(p.done(), Checkpoint(0), "the clone still holds");
+        drop(kept);
+        assert!(p.done() >= Checkpoint(seq));
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ use crate::multiline::{MultilineParser, MultilineParsers};
 use crate::parser::{Parser, ParserOptions, Parsers};
 use crate::shutdown::Shutdown;
 
+pub use crate::ack::InputHold;
 pub use crate::engine::InputContext;
 
 /// Why an input stopped early.
@@ -70,6 +71,32 @@ pub trait Input: Send + 'static {
     /// the engine stops the task. Appending is synchronous, so stopping at
     /// any `.await` loses nothing already appended.
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError>;
+
+    /// Whether the input may hold records it read but has not appended
+    /// yet (lines `tail` is still joining into one multiline record), or
+    /// state to save once its last appends are delivered. At a stop (or a
+    /// reload replacing the pipeline) such an input is not aborted at
+    /// once: [`InputContext::stopping`] resolves, and the engine waits up
+    /// to `Grace` for [`Input::run`] to return, with outputs flushing
+    /// meanwhile. The input should stop reading, append what it holds at
+    /// once, may then wait for it to be done with
+    /// ([`InputContext::wait_done`]), and return. Past `Grace` it is
+    /// aborted like any other.
+    fn stops_gracefully(&self) -> bool {
+        false
+    }
+
+    /// Whether a record of this input that a filter holds back across
+    /// batches (`multiline`) keeps the input's appends from counting as
+    /// done ([`InputContext::done`]) until the record is delivered, so a
+    /// crash meanwhile loses nothing. Right for an input that can read
+    /// its source again from a saved place (`tail`); wrong for one whose
+    /// sender waits for each answer (Forward acks, HTTP responses): the
+    /// sender would wait out the filter's flush timeout on every record,
+    /// unable to send the line that completes it.
+    fn waits_for_held_records(&self) -> bool {
+        false
+    }
 }
 
 /// Changes, drops or adds events of matching tags, in configuration order.
@@ -86,11 +113,44 @@ pub trait Filter: Send + Sync + 'static {
         None
     }
 
+    /// For a filter with an emitter, the engine calls this instead of
+    /// [`Filter::filter`]. `holds.batch` keeps the batch's inputs from
+    /// counting its events as done: the filter keeps a clone with every
+    /// record it holds back, and when a record it held leaves in this
+    /// batch, moves that record's holds to `holds.released`, which the
+    /// engine ties to the batch's chunk. So a crash while a record is held
+    /// loses nothing: its input has not counted it as done.
+    fn filter_holding(&self, tag: &str, events: &mut Vec<Event>, holds: &mut Holds) {
+        let _ = holds;
+        self.filter(tag, events);
+    }
+
     /// Events held back whose time has come (all of them when `all` is
-    /// set), by tag, in the order they must leave.
-    fn take_held(&self, _now: std::time::Instant, _all: bool) -> Vec<(String, Vec<Event>)> {
+    /// set), by tag, in the order they must leave, each with the holds
+    /// kept for them (see [`Filter::filter_holding`]).
+    fn take_held(&self, _now: std::time::Instant, _all: bool) -> Vec<Released> {
         Vec::new()
     }
+}
+
+/// The holds a batch carries through a filter that keeps events back
+/// (see [`Filter::filter_holding`]).
+#[derive(Debug, Default)]
+pub struct Holds {
+    /// What every event of the batch owes its inputs.
+    pub batch: Vec<InputHold>,
+    /// The holds of records held earlier that leave in this batch.
+    pub released: Vec<InputHold>,
+}
+
+/// Events a filter held back and lets go now.
+#[derive(Debug)]
+pub struct Released {
+    pub tag: String,
+    pub events: Vec<Event>,
+    /// The holds kept for them: they end once the chunk the events land
+    /// in is done with.
+    pub holds: Vec<InputHold>,
 }
 
 /// How the engine re-emits the events a filter held back, as Fluent

@@ -54,6 +54,8 @@ pub struct Engine {
     /// One per filter that holds events back, in configuration order.
     pub(crate) emitters: Vec<Emitter>,
     pub(crate) shutdown: Shutdown,
+    /// Triggered when this pipeline stops (see [`InputContext::stopping`]).
+    pub(crate) stopping: Shutdown,
     pub(crate) metrics: InstanceMetrics,
     pub(crate) instance_logs: Vec<InstanceLog>,
     /// Filesystem storage, when `storage.path` is set.
@@ -123,6 +125,7 @@ fn matcher(cfg: &PluginConfig) -> Result<Option<Matcher>, ConfigError> {
 fn emitters(
     pipeline: &Arc<Pipeline>,
     shutdown: &Shutdown,
+    stopping: &Shutdown,
     store: Option<&Arc<Store>>,
     metrics: &mut InstanceMetrics,
 ) -> Vec<Emitter> {
@@ -151,8 +154,15 @@ fn emitters(
             // storage; once released, `emitter_storage.type` decides.
             store: store.filter(|_| spec.on_disk).cloned(),
             pause_on_overlimit: false,
+            // Its events come from filters, not from a source.
+            waits_for_held: false,
         };
-        let ctx = InputContext::new(parts, Arc::clone(pipeline), shutdown.clone());
+        let ctx = InputContext::new(
+            parts,
+            Arc::clone(pipeline),
+            shutdown.clone(),
+            stopping.clone(),
+        );
         emitters.push(Emitter {
             filter,
             ctx,
@@ -293,6 +303,7 @@ impl Engine {
         }
 
         let pipeline = Arc::new(Pipeline::new(filters, handles));
+        let stopping = Shutdown::new();
         let mut inputs = Vec::new();
         for section in &config.inputs {
             let name = plugin_name(section)?;
@@ -328,8 +339,14 @@ impl Engine {
                 metrics: input_metrics,
                 store: store.clone().filter(|_| on_disk),
                 pause_on_overlimit: cfg.bool("storage.pause_on_chunks_overlimit"),
+                waits_for_held: plugin.waits_for_held_records(),
             };
-            let ctx = InputContext::new(parts, Arc::clone(&pipeline), shutdown.clone());
+            let ctx = InputContext::new(
+                parts,
+                Arc::clone(&pipeline),
+                shutdown.clone(),
+                stopping.clone(),
+            );
             inputs.push(InputInstance {
                 plugin,
                 ctx,
@@ -337,13 +354,20 @@ impl Engine {
             });
         }
 
-        let emitters = emitters(&pipeline, &shutdown, store.as_ref(), &mut metrics);
+        let emitters = emitters(
+            &pipeline,
+            &shutdown,
+            &stopping,
+            store.as_ref(),
+            &mut metrics,
+        );
         Ok(Engine {
             service,
             inputs,
             outputs,
             emitters,
             shutdown,
+            stopping,
             metrics,
             instance_logs,
             store,

@@ -13,7 +13,12 @@
 //! At shutdown the engine asks every emitter, in configuration order,
 //! for everything still held, before it seals the last chunks, so nothing
 //! held is lost; a later filter that also holds events gets them before
-//! its own final call.
+//! its own final call. While inputs that stop gracefully finish, it asks
+//! for everything every few milliseconds already.
+//!
+//! A held event keeps its input's appends from counting as done (see
+//! [`crate::ack::InputHold`]): the holds leave with the event and end
+//! with the emitter's chunk it lands in.
 //!
 //! [`Filter::filter`]: crate::plugin::Filter::filter
 //! [`EmitterSpec`]: crate::plugin::EmitterSpec
@@ -31,6 +36,9 @@ use super::pipeline::Pipeline;
 // cannot wait (they are already out of their input) and events held in
 // the filter are counted in no account at all.
 
+/// How often held events are released while the pipeline stops.
+const STOPPING_EVERY: Duration = Duration::from_millis(20);
+
 /// The emitter of one filter.
 #[derive(Clone)]
 pub(crate) struct Emitter {
@@ -45,19 +53,30 @@ impl Emitter {
     /// Appends what the filter releases now (everything when `all`).
     pub fn emit(&self, all: bool) {
         let held = self.pipeline.take_held(self.filter, Instant::now(), all);
-        for (tag, events) in held {
-            self.ctx.append_after(self.filter, &tag, events);
+        for released in held {
+            self.ctx
+                .append_after(self.filter, &released.tag, released.events, released.holds);
         }
     }
 
-    /// Asks for held events every `every`, until aborted.
+    /// Asks for held events every `every`, until aborted. Once the
+    /// pipeline is stopping it asks for everything, every
+    /// [`STOPPING_EVERY`]: inputs that stop gracefully append their last
+    /// records then, and may wait for them to be delivered.
     pub async fn run(self) {
         let mut t = interval(self.every);
         t.set_missed_tick_behavior(MissedTickBehavior::Delay);
         t.tick().await;
         loop {
+            tokio::select! {
+                _ = t.tick() => self.emit(false),
+                () = self.ctx.stopping() => break,
+            }
+        }
+        let mut t = interval(STOPPING_EVERY);
+        loop {
             t.tick().await;
-            self.emit(false);
+            self.emit(true);
         }
     }
 }

@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::ack::{Checkpoint, ChunkHold, Progress, SharedHold};
+use crate::ack::{Checkpoint, ChunkHold, InputHold, Progress, SharedHold};
 use crate::chunk::{Chunk, CHUNK_SIZE_LIMIT};
 use crate::event::{Event, Events};
 use crate::memory::Account;
 use crate::metrics::InputMetrics;
+use crate::plugin::Holds;
 use crate::shutdown::Shutdown;
 use crate::storage::store::FileHandle;
 use crate::storage::Store;
@@ -41,6 +42,9 @@ struct OpenChunk {
     first: u64,
     /// Its file, with filesystem storage.
     file: Option<FileHandle>,
+    /// Holds of records a filter had kept back and that are in this
+    /// chunk: their inputs wait for the chunk.
+    carried: Vec<InputHold>,
 }
 
 /// What sealing takes out of an open chunk.
@@ -50,6 +54,7 @@ struct Sealing {
     records: usize,
     first: u64,
     file: Option<FileHandle>,
+    carried: Vec<InputHold>,
 }
 
 impl OpenChunk {
@@ -61,6 +66,7 @@ impl OpenChunk {
             records: std::mem::take(&mut self.records),
             first: self.first,
             file: self.file.take(),
+            carried: std::mem::take(&mut self.carried),
         }
     }
 }
@@ -75,8 +81,14 @@ struct Shared {
     open: Mutex<HashMap<Box<str>, OpenChunk>>,
     pipeline: Arc<Pipeline>,
     shutdown: Shutdown,
+    /// Triggered when the engine stops this pipeline: a stop, or a
+    /// reload replacing it.
+    stopping: Shutdown,
     /// Filesystem storage, for `storage.type filesystem`.
     store: Option<Arc<Store>>,
+    /// Records a filter holds keep this input's appends from being done
+    /// (see [`crate::plugin::Input::waits_for_held_records`]).
+    waits_for_held: bool,
     /// `storage.pause_on_chunks_overlimit`: wait while
     /// `storage.max_chunks_up` chunks are up instead of sealing new ones
     /// down.
@@ -112,10 +124,16 @@ pub(crate) struct InputParts {
     pub metrics: Arc<InputMetrics>,
     pub store: Option<Arc<Store>>,
     pub pause_on_overlimit: bool,
+    pub waits_for_held: bool,
 }
 
 impl InputContext {
-    pub(crate) fn new(parts: InputParts, pipeline: Arc<Pipeline>, shutdown: Shutdown) -> Self {
+    pub(crate) fn new(
+        parts: InputParts,
+        pipeline: Arc<Pipeline>,
+        shutdown: Shutdown,
+        stopping: Shutdown,
+    ) -> Self {
         InputContext {
             inner: Arc::new(Shared {
                 name: parts.name,
@@ -127,8 +145,10 @@ impl InputContext {
                 open: Mutex::new(HashMap::new()),
                 pipeline,
                 shutdown,
+                stopping,
                 store: parts.store,
                 pause_on_overlimit: parts.pause_on_overlimit,
+                waits_for_held: parts.waits_for_held,
                 tasks: Mutex::new(JoinSet::new()),
                 sealed_since_ready: AtomicBool::new(false),
             }),
@@ -164,6 +184,20 @@ impl InputContext {
     /// The process-wide stop signal.
     pub fn shutdown(&self) -> &Shutdown {
         &self.inner.shutdown
+    }
+
+    /// Resolves once the engine stops the pipeline (a stop, or a reload
+    /// replacing it). Only an input that [stops gracefully] is still
+    /// running then: it should append what it holds and return.
+    ///
+    /// [stops gracefully]: crate::plugin::Input::stops_gracefully
+    pub async fn stopping(&self) {
+        self.inner.stopping.wait().await
+    }
+
+    /// Has the engine begun to stop the pipeline?
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.is_triggered()
     }
 
     /// The input's memory account.
@@ -249,10 +283,16 @@ impl InputContext {
         shared.metrics.bytes.add(data.len() as u64);
         let filters = shared.pipeline.filters_for(tag);
         if filters.is_empty() {
-            return self.store(tag, data, records);
+            return self.store(tag, data, records, Vec::new());
         }
         let mut events = self.decode(data);
-        shared.pipeline.apply_filters(&filters, tag, &mut events);
+        let mut holds = Holds::default();
+        if shared.waits_for_held && shared.pipeline.holds_back(&filters) {
+            holds.batch.push(InputHold::new(&shared.progress));
+        }
+        shared
+            .pipeline
+            .apply_filters(&filters, tag, &mut events, &mut holds);
         if events.is_empty() {
             return Checkpoint(shared.progress.begin(false));
         }
@@ -260,12 +300,21 @@ impl InputContext {
         for e in &events {
             e.encode(&mut buf);
         }
-        self.store(tag, &buf, events.len())
+        // The batch's own events are held by their chunk from its first
+        // append on; only records held from earlier batches need theirs.
+        self.store(tag, &buf, events.len(), holds.released)
     }
 
     /// Appends events a filter held back (see [`super::emitter`]),
-    /// running only the filters after position `filter` on them.
-    pub(crate) fn append_after(&self, filter: usize, tag: &str, mut events: Vec<Event>) {
+    /// running only the filters after position `filter` on them. `holds`
+    /// are those kept for them: they end with the chunk they land in.
+    pub(crate) fn append_after(
+        &self,
+        filter: usize,
+        tag: &str,
+        mut events: Vec<Event>,
+        holds: Vec<InputHold>,
+    ) {
         let shared = &*self.inner;
         shared.metrics.records.add(events.len() as u64);
         let later: Vec<usize> = shared
@@ -275,7 +324,13 @@ impl InputContext {
             .copied()
             .filter(|&i| i > filter)
             .collect();
-        shared.pipeline.apply_filters(&later, tag, &mut events);
+        let mut holds = Holds {
+            batch: holds,
+            released: Vec::new(),
+        };
+        shared
+            .pipeline
+            .apply_filters(&later, tag, &mut events, &mut holds);
         if events.is_empty() {
             return;
         }
@@ -284,7 +339,9 @@ impl InputContext {
             e.encode(&mut buf);
         }
         shared.metrics.bytes.add(buf.len() as u64);
-        self.store(tag, &buf, events.len());
+        let mut carried = holds.batch;
+        InputHold::merge(&mut carried, holds.released);
+        self.store(tag, &buf, events.len(), carried);
     }
 
     /// The highest checkpoint up to which every append is done with:
@@ -324,7 +381,7 @@ impl InputContext {
         self.inner.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn store(&self, tag: &str, data: &[u8], records: usize) -> Checkpoint {
+    fn store(&self, tag: &str, data: &[u8], records: usize, carried: Vec<InputHold>) -> Checkpoint {
         let shared = &*self.inner;
         shared.account.add(data.len());
         let mut open = self.open();
@@ -335,6 +392,7 @@ impl InputContext {
                 records: 0,
                 first: 0,
                 file: None,
+                carried: Vec::new(),
             };
             open.insert(tag.into(), chunk);
         }
@@ -348,6 +406,7 @@ impl InputContext {
         }
         chunk.data.extend_from_slice(data);
         chunk.records += records;
+        InputHold::merge(&mut chunk.carried, carried);
         if let Some(file) = &chunk.file {
             file.append(data);
         }
@@ -405,7 +464,10 @@ impl InputContext {
         let shared = &*self.inner;
         shared.sealed_since_ready.store(true, Ordering::Relaxed);
         let lease = shared.account.lease(open.data.len());
-        let hold = SharedHold::new(ChunkHold::new(Arc::clone(&shared.progress), open.first));
+        let hold = SharedHold::new(
+            ChunkHold::new(Arc::clone(&shared.progress), open.first),
+            open.carried,
+        );
         // An input that pauses at the limit keeps its chunks up instead.
         let over_limit = !shared.pause_on_overlimit
             && shared.store.as_ref().is_some_and(|s| s.chunks_over_limit());

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::chunk::Chunk;
 use crate::event::Event;
 use crate::metrics::FilterMetrics;
-use crate::plugin::Filter;
+use crate::plugin::{Filter, Holds, Released};
 use crate::router::{Matcher, Router};
 
 use super::output::OutputHandle;
@@ -22,6 +22,8 @@ pub(crate) struct FilterInstance {
 
 pub(crate) struct Pipeline {
     filters: Vec<FilterInstance>,
+    /// Which filters keep events back (have an emitter), by position.
+    holding: Vec<bool>,
     filter_routes: Router,
     outputs: Vec<OutputHandle>,
     output_routes: Router,
@@ -34,8 +36,13 @@ impl Pipeline {
     ) -> Self {
         let (filters, fm): (Vec<_>, Vec<_>) = filters.into_iter().unzip();
         let (outputs, om): (Vec<_>, Vec<_>) = outputs.into_iter().unzip();
+        let holding = filters
+            .iter()
+            .map(|f| f.filter.emitter().is_some())
+            .collect();
         Pipeline {
             filters,
+            holding,
             filter_routes: Router::new(fm),
             outputs,
             output_routes: Router::new(om),
@@ -50,16 +57,34 @@ impl Pipeline {
         self.filter_routes.route(tag)
     }
 
+    /// Whether one of the chosen filters keeps events back: a batch
+    /// through them needs an [`InputHold`](crate::ack::InputHold).
+    pub fn holds_back(&self, chosen: &[usize]) -> bool {
+        chosen.iter().any(|&i| self.holding[i])
+    }
+
     /// Runs the chosen filters over `events`, counting what each drops or
-    /// adds.
-    pub fn apply_filters(&self, chosen: &[usize], tag: &str, events: &mut Vec<Event>) {
+    /// adds. Filters that keep events back get `holds` (see
+    /// [`Filter::filter_holding`]).
+    pub fn apply_filters(
+        &self,
+        chosen: &[usize],
+        tag: &str,
+        events: &mut Vec<Event>,
+        holds: &mut Holds,
+    ) {
         for &i in chosen {
             if events.is_empty() {
                 return;
             }
             let f = &self.filters[i];
             let before = events.len();
-            f.span.in_scope(|| f.filter.filter(tag, events));
+            if self.holding[i] {
+                f.span
+                    .in_scope(|| f.filter.filter_holding(tag, events, holds));
+            } else {
+                f.span.in_scope(|| f.filter.filter(tag, events));
+            }
             let after = events.len();
             f.metrics.records.add(before as u64);
             if after < before {
@@ -83,15 +108,10 @@ impl Pipeline {
 
     /// What filter `index` releases now (everything when `all`); counted
     /// as added by it, since its batches counted them as dropped.
-    pub fn take_held(
-        &self,
-        index: usize,
-        now: std::time::Instant,
-        all: bool,
-    ) -> Vec<(String, Vec<Event>)> {
+    pub fn take_held(&self, index: usize, now: std::time::Instant, all: bool) -> Vec<Released> {
         let f = &self.filters[index];
         let held = f.filter.take_held(now, all);
-        let n: usize = held.iter().map(|(_, e)| e.len()).sum();
+        let n: usize = held.iter().map(|r| r.events.len()).sum();
         f.metrics.added.add(n as u64);
         held
     }

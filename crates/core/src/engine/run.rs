@@ -45,7 +45,8 @@ impl Engine {
     }
 
     /// Like [`Engine::run`], but `replace` being triggered (a hot reload)
-    /// stops the inputs, seals their open chunks and returns at once,
+    /// stops the inputs, seals their open chunks and returns as soon as
+    /// they ended (an input that stops gracefully gets up to `Grace`),
     /// while this pipeline's outputs go on delivering what is queued in
     /// the background. The handle ends when they are done, or after
     /// `Hot_Reload.Timeout` when it is set, or `Grace` after a stop.
@@ -56,6 +57,7 @@ impl Engine {
             outputs,
             emitters,
             shutdown,
+            stopping,
             store,
             replay_backlog,
             pipeline,
@@ -101,9 +103,15 @@ impl Engine {
             .map(|e| tokio::spawn(e.clone().run()))
             .collect();
         let mut tasks = JoinSet::new();
+        let mut abort_at_stop = Vec::new();
         for input in inputs {
             let span = tracing::info_span!("input", name = %input.ctx.name());
-            tasks.spawn(async move { input.plugin.run(input.ctx).await }.instrument(span));
+            let graceful = input.plugin.stops_gracefully();
+            let task =
+                tasks.spawn(async move { input.plugin.run(input.ctx).await }.instrument(span));
+            if !graceful {
+                abort_at_stop.push(task);
+            }
         }
         tracing::info!(
             inputs = contexts.len() - emitters.len(),
@@ -113,11 +121,12 @@ impl Engine {
 
         let ticker = tokio::spawn(tick(contexts.clone(), service.flush));
         let stop = wait_inputs(&mut tasks, &shutdown, &replace).await;
-        // An aborted task that is running on another worker goes on until
-        // its next await and may append meanwhile: wait for every one to
-        // end, so the seal below catches its last events.
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
+        let grace_end = Instant::now() + service.grace;
+        stopping.trigger();
+        for task in abort_at_stop {
+            task.abort();
+        }
+        stop_inputs(&mut tasks, grace_end).await;
         for ctx in &contexts {
             ctx.stop_tasks().await;
         }
@@ -140,7 +149,8 @@ impl Engine {
                     grace_secs = service.grace.as_secs_f64(),
                     "stopping; draining queued chunks"
                 );
-                Some(Instant::now() + service.grace)
+                // Inputs that stopped gracefully used part of `Grace`.
+                Some(grace_end)
             }
             Stop::InputsDone => {
                 tracing::info!("all inputs finished; draining queued chunks");
@@ -270,6 +280,31 @@ async fn wait_inputs(
         if tasks.is_empty() {
             return Stop::InputsDone;
         }
+    }
+}
+
+/// Waits for the input tasks to end: those aborted end at their next
+/// await (one running on another worker may append until then, which the
+/// last seal must catch); those that stop gracefully get until
+/// `grace_end`, and are aborted then.
+async fn stop_inputs(
+    tasks: &mut JoinSet<Result<(), crate::plugin::PluginError>>,
+    grace_end: Instant,
+) {
+    let ended = tokio::time::timeout_at(grace_end, async {
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(Err(err)) = done {
+                tracing::error!(error = %err, "input stopped with an error");
+            }
+        }
+    });
+    if ended.await.is_err() {
+        tracing::warn!(
+            inputs = tasks.len(),
+            "inputs still busy stopping when Grace ended; aborted"
+        );
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
 }
 

@@ -42,6 +42,8 @@ type StreamKey = (String, Option<String>);
 /// One record being joined.
 #[derive(Debug)]
 struct Pending {
+    /// Tells this record from any other the buffer ever held.
+    id: u64,
     parser: usize,
     state: usize,
     event: Event,
@@ -67,6 +69,7 @@ pub struct MultilineBuffer {
     flush_timeout: Option<Duration>,
     streams: HashMap<StreamKey, Pending>,
     state: ParseState,
+    next_id: u64,
 }
 
 impl MultilineBuffer {
@@ -78,6 +81,7 @@ impl MultilineBuffer {
             flush_timeout: None,
             streams: HashMap::new(),
             state: ParseState::default(),
+            next_id: 0,
         }
     }
 
@@ -102,6 +106,20 @@ impl MultilineBuffer {
     /// Whether a record of `stream` is waiting for more lines.
     pub fn holds(&self, stream: &str) -> bool {
         self.streams.keys().any(|k| k.0 == stream)
+    }
+
+    /// The records waiting for more lines, as (stream id, record id).
+    /// A record id stays the record's until it is emitted and is never
+    /// given again: a caller can keep things with a pending record (what
+    /// it owes its inputs) and learn when it left.
+    pub fn pending_ids(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.streams.iter().map(|(k, p)| (k.0.as_str(), p.id))
+    }
+
+    /// The id of the record pending where `event` of `stream` would
+    /// join (its stream, and its `stream` field), if any.
+    pub fn pending_id(&self, stream: &str, event: &Event) -> Option<u64> {
+        self.streams.get(&stream_key(stream, event)).map(|p| p.id)
     }
 
     /// Feeds one raw line of `stream`, read at `time`; completed records
@@ -297,7 +315,9 @@ impl MultilineBuffer {
             }
             Start::Open(state) => {
                 self.emit_pending(&key, out);
+                self.next_id += 1;
                 let pending = Pending {
+                    id: self.next_id,
                     parser: p,
                     state,
                     text: text.to_owned(),

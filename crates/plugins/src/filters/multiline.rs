@@ -21,13 +21,22 @@
 //! batch; records released later (idle, or at shutdown, when everything
 //! held is released) re-enter through the engine's emitter for this
 //! filter and pass only the filters after this one.
+//!
+//! A record held across batches keeps an input that can read its
+//! source again (`tail`) from counting its lines as done: no offset is
+//! saved past them until the chunk the record finally lands in is
+//! delivered, so a crash while a record is held loses none of its lines;
+//! they are read again at restart.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sluice_core::config::{ConfigError, PluginConfig, PropKind, Property};
 use sluice_core::multiline::{Kind, MultilineBuffer, MultilineParser};
-use sluice_core::plugin::{BuildFilter, EmitterSpec, Filter, Setup, Spec};
+use sluice_core::plugin::{
+    BuildFilter, EmitterSpec, Filter, Holds, InputHold, Released, Setup, Spec,
+};
 use sluice_core::{Event, Value};
 
 const PROPS: &[Property] = &[
@@ -98,10 +107,61 @@ const PARTIAL_FIELDS: &[&str] = &[
 ];
 
 struct MultilineFilter {
-    buffer: Mutex<MultilineBuffer>,
+    held: Mutex<Held>,
     partial_message: bool,
     hold: bool,
     emitter: EmitterSpec,
+}
+
+/// The records being joined, and what each owes its inputs.
+struct Held {
+    buffer: MultilineBuffer,
+    /// By pending record id: its stream, and the holds of the batches
+    /// its lines came from.
+    owed: HashMap<u64, (String, Vec<InputHold>)>,
+}
+
+impl Held {
+    /// Feeds one record of `stream`. When the record pending where it
+    /// joins leaves, its holds go to `holds.released` (it is in this
+    /// batch's output); the record pending after the feed keeps the
+    /// batch's holds.
+    fn feed(
+        &mut self,
+        stream: &str,
+        event: &Event,
+        now: Instant,
+        out: &mut Vec<Event>,
+        holds: &mut Holds,
+    ) {
+        let before = self.buffer.pending_id(stream, event);
+        self.buffer.feed_record(stream, event, now, out);
+        let after = self.buffer.pending_id(stream, event);
+        if before != after {
+            if let Some((_, owed)) = before.and_then(|id| self.owed.remove(&id)) {
+                InputHold::merge(&mut holds.released, owed);
+            }
+        }
+        if let (Some(id), false) = (after, holds.batch.is_empty()) {
+            let (_, owed) = self
+                .owed
+                .entry(id)
+                .or_insert_with(|| (stream.to_owned(), Vec::new()));
+            InputHold::merge(owed, holds.batch.iter().cloned());
+        }
+    }
+
+    /// The holds of records that are no longer pending, by stream.
+    fn take_gone(&mut self) -> Vec<(String, Vec<InputHold>)> {
+        let live: HashSet<u64> = self.buffer.pending_ids().map(|(_, id)| id).collect();
+        let gone: Vec<u64> = self
+            .owed
+            .keys()
+            .filter(|id| !live.contains(id))
+            .copied()
+            .collect();
+        gone.iter().filter_map(|id| self.owed.remove(id)).collect()
+    }
 }
 
 fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Filter>, ConfigError> {
@@ -154,7 +214,10 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Filter>, ConfigErr
         buffer = buffer.with_key_content(key);
     }
     Ok(Box::new(MultilineFilter {
-        buffer: Mutex::new(buffer),
+        held: Mutex::new(Held {
+            buffer,
+            owed: HashMap::new(),
+        }),
         partial_message,
         hold: cfg.bool("buffer"),
         emitter,
@@ -190,25 +253,34 @@ fn partial_message_parser(key: &str) -> Arc<MultilineParser> {
     })
 }
 
+// TODO: keep a held record of an input that answers its sender (forward
+// acks, http responses) from counting as done, because now a crash before
+// its release loses it once answered; holding the answer would stall a
+// sender that waits for each one for `flush_ms` per record, so this
+// needs the held records kept on disk (as emitter_storage.type
+// filesystem keeps released ones) and the answer sent once they are.
 impl Filter for MultilineFilter {
-    // TODO: keep an input's checkpoint open while its events are held,
-    // because a held event now counts as done for the input (a forward
-    // ack is sent, a tail offset may move) and a crash before its release
-    // loses it; shutdown releases everything, so only a crash does.
     fn filter(&self, tag: &str, events: &mut Vec<Event>) {
+        self.filter_holding(tag, events, &mut Holds::default());
+    }
+
+    fn filter_holding(&self, tag: &str, events: &mut Vec<Event>, holds: &mut Holds) {
         let now = Instant::now();
-        let mut buffer = self.lock();
+        let mut held = self.lock();
         let mut out = Vec::with_capacity(events.len());
         for event in events.drain(..) {
             match self.stream_of(tag, &event) {
-                Some(stream) => buffer.feed_record(&stream, &event, now, &mut out),
+                Some(stream) => held.feed(&stream, &event, now, &mut out, holds),
                 None => out.push(event),
             }
         }
         if !self.hold {
             let mut rest = Vec::new();
-            buffer.flush_all(&mut rest);
+            held.buffer.flush_all(&mut rest);
             out.extend(rest.into_iter().map(|(_, e)| e));
+            for (_, owed) in held.take_gone() {
+                InputHold::merge(&mut holds.released, owed);
+            }
         }
         if self.partial_message {
             out.iter_mut().for_each(strip_partial_fields);
@@ -220,34 +292,53 @@ impl Filter for MultilineFilter {
         self.hold.then(|| self.emitter.clone())
     }
 
-    fn take_held(&self, now: Instant, all: bool) -> Vec<(String, Vec<Event>)> {
+    fn take_held(&self, now: Instant, all: bool) -> Vec<Released> {
         let mut released = Vec::new();
-        let mut buffer = self.lock();
+        let mut held = self.lock();
         if all {
-            buffer.flush_all(&mut released);
+            held.buffer.flush_all(&mut released);
         } else {
-            buffer.flush_due(now, &mut released);
+            held.buffer.flush_due(now, &mut released);
         }
-        let mut by_tag: Vec<(String, Vec<Event>)> = Vec::new();
+        // Each group is one append: consecutive records of one tag, with
+        // the streams they came from.
+        let mut groups: Vec<(Released, HashSet<String>)> = Vec::new();
         for (stream, mut event) in released {
             if self.partial_message {
                 strip_partial_fields(&mut event);
             }
             let tag = stream.split('\0').next().unwrap_or_default().to_owned();
-            match by_tag.last_mut() {
-                Some((t, events)) if *t == tag => events.push(event),
-                _ => by_tag.push((tag, vec![event])),
+            match groups.last_mut() {
+                Some((r, streams)) if r.tag == tag => {
+                    r.events.push(event);
+                    streams.insert(stream);
+                }
+                _ => {
+                    let r = Released {
+                        tag,
+                        events: vec![event],
+                        holds: Vec::new(),
+                    };
+                    groups.push((r, HashSet::from([stream])));
+                }
             }
         }
-        by_tag
+        // A record's holds go with every group holding a record of its
+        // stream: more than needed at worst, never less.
+        for (stream, owed) in held.take_gone() {
+            for (r, _) in groups.iter_mut().filter(|(_, s)| s.contains(&stream)) {
+                InputHold::merge(&mut r.holds, owed.iter().cloned());
+            }
+        }
+        groups.into_iter().map(|(r, _)| r).collect()
     }
 }
 
 impl MultilineFilter {
-    fn lock(&self) -> MutexGuard<'_, MultilineBuffer> {
+    fn lock(&self) -> MutexGuard<'_, Held> {
         // Feeding leaves the buffer whole between records, so a panic
         // elsewhere under the lock leaves nothing half-joined.
-        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The stream a record joins within: its tag, and in
@@ -330,9 +421,9 @@ mod tests {
         assert!(f.take_held(Instant::now(), false).is_empty());
         let held = f.take_held(Instant::now() + Duration::from_secs(1), false);
         assert_eq!(held.len(), 1);
-        assert_eq!(held[0].0, "app");
+        assert_eq!(held[0].tag, "app");
         assert_eq!(
-            logs(&held[0].1),
+            logs(&held[0].events),
             ["java.lang.RuntimeException: boom\n\tat a.B.c(B.java:1)"]
         );
     }

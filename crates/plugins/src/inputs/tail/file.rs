@@ -168,6 +168,11 @@ impl TailedFile {
         }
     }
 
+    /// The open file, for a watch on it.
+    pub fn handle(&self) -> Arc<File> {
+        Arc::clone(&self.file)
+    }
+
     /// Sets the marks of the start offset.
     pub fn set_marks(&mut self, marks: Marks) {
         self.head = marks.head;

@@ -100,6 +100,14 @@ impl RecordEncoder {
             .is_some_and(|m| m.holds(path))
     }
 
+    /// Whether the multiline buffer holds lines of any file.
+    pub fn holds_any(&self) -> bool {
+        self.settings
+            .multiline
+            .as_ref()
+            .is_some_and(|m| m.pending() > 0)
+    }
+
     /// Moves the multiline records that waited past their flush
     /// timeout to `out`, with their paths.
     pub fn take_due(&mut self, now: Instant, out: &mut Vec<(String, Event)>) {

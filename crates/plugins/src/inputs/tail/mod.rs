@@ -35,12 +35,25 @@
 //!   lines already delivered are kept (see `db.rs`); `db.sync` (`normal`;
 //!   `full`, `off`, `extra`) and `db.journal_mode` (`WAL`) set SQLite's
 //!   `synchronous` and `journal_mode`, and `db.locking` (off) keeps the
-//!   file locked against other processes while sluice runs.
-//! - `inotify_watcher` (on) is accepted: sluice polls every 250 ms, which
-//!   needs no extra crate and behaves the same on every file system
-//!   (network mounts and overlay layers miss inotify events).
+//!   file locked against other processes while sluice runs. At a stop
+//!   (SIGTERM, or a reload) the input waits, within `Grace`, for what it
+//!   read to be delivered and saves the offsets, so the next start
+//!   repeats none of it; lines delivered after `Grace` are read again.
+//! - `inotify_watcher` (on): the kernel says which files changed and
+//!   when a name `path` matches appears in a directory of `path` or of a
+//!   followed file (or of the file a followed symlink leads to, where
+//!   Kubernetes rotates), so new lines are read at once and an idle tail
+//!   does not wake. Every file is still looked at, and a scan made, each
+//!   `refresh_interval`, and a file on a network file system (NFS, SMB,
+//!   FUSE, 9p, Ceph, AFS: changes made elsewhere raise no event) is
+//!   polled. Directories that appear later under a wildcard of `path`
+//!   are found by the `refresh_interval` scan. Off, or when the kernel
+//!   refuses inotify (a logged warning; `max_user_watches` reached, say),
+//!   every file is polled every 250 ms.
 //! - `multiline.parser` joins each file's lines into records before they
 //!   are appended; offsets are saved only past lines that are in a record.
+//!   A record still being joined when sluice stops (SIGTERM, or a reload)
+//!   is appended then, with or without a `db`, so a stop loses none.
 //! - `docker_mode` joins Docker's JSON log lines that Docker split at
 //!   16 KiB, with the built-in `docker` multiline parser (as
 //!   `multiline.parser docker` does; when both are set, the list wins).
@@ -48,6 +61,7 @@
 
 mod db;
 mod file;
+mod inotify;
 mod lines;
 mod scan;
 mod watch;
@@ -178,7 +192,7 @@ const PROPS: &[Property] = &[
         "inotify_watcher",
         PropKind::Bool,
         Some("on"),
-        "Accepted; files are polled every 250 ms",
+        "Wake on inotify events instead of polling files every 250 ms",
     ),
     Property::new(
         "docker_mode",
@@ -232,6 +246,7 @@ pub(crate) struct TailOptions {
     rotate_wait: Duration,
     db: Option<(PathBuf, db::DbSettings)>,
     multiline: Option<Vec<Arc<sluice_core::multiline::MultilineParser>>>,
+    inotify_watcher: bool,
 }
 
 /// Reads are at least this large, whatever `buffer_chunk_size` says:
@@ -290,6 +305,7 @@ fn build(cfg: &PluginConfig, setup: &Setup) -> Result<Box<dyn Input>, ConfigErro
             .map(|path| Ok::<_, ConfigError>((PathBuf::from(path), db_settings(cfg)?)))
             .transpose()?,
         multiline,
+        inotify_watcher: cfg.bool("inotify_watcher"),
     };
     if let Some((path, _)) = &opts.db {
         check_db_not_shared(cfg, setup, path)?;
@@ -348,5 +364,17 @@ struct Tail(Arc<TailOptions>);
 impl Input for Tail {
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError> {
         watch::Tailer::new(self.0, ctx).await?.run().await
+    }
+
+    /// A multiline record still being joined is appended at a stop, and
+    /// with a db the offsets of what was delivered meanwhile are saved.
+    fn stops_gracefully(&self) -> bool {
+        self.0.multiline.is_some() || self.0.db.is_some()
+    }
+
+    /// An offset waiting for a record a filter holds only delays its
+    /// save; the lines stay in the file.
+    fn waits_for_held_records(&self) -> bool {
+        true
     }
 }

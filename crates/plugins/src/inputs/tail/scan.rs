@@ -17,9 +17,19 @@ use super::file::FileId;
 #[derive(Debug)]
 pub(super) struct Patterns {
     include: Vec<String>,
+    /// `include` compiled, to tell whether a name that appeared is one
+    /// to follow (a pattern that is not a valid glob matches nothing).
+    include_globs: Vec<glob::Pattern>,
     exclude: Vec<glob::Pattern>,
     ignore_older: Option<Duration>,
 }
+
+/// As `glob::glob` matches: `*` and `?` stop at `/`.
+const MATCH: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
 
 /// A file a scan found and opened.
 #[derive(Debug)]
@@ -28,6 +38,9 @@ pub(super) struct Found {
     pub id: FileId,
     pub file: File,
     pub size: u64,
+    /// When `path` is a symlink: the directory of the file it leads to,
+    /// where that file is rotated.
+    pub link_dir: Option<PathBuf>,
 }
 
 impl Patterns {
@@ -41,11 +54,43 @@ impl Patterns {
         let exclude = split(exclude.unwrap_or(""))
             .map(|p| glob::Pattern::new(p).map_err(|e| format!("bad pattern '{p}': {e}")))
             .collect::<Result<_, _>>()?;
+        let include: Vec<String> = split(include).map(str::to_owned).collect();
         Ok(Patterns {
-            include: split(include).map(str::to_owned).collect(),
+            include_globs: include
+                .iter()
+                .filter_map(|p| glob::Pattern::new(p).ok())
+                .collect(),
+            include,
             exclude,
             ignore_older,
         })
+    }
+
+    /// Whether `path` is a name to follow (ignoring `ignore_older`).
+    pub fn matches(&self, path: &Path) -> bool {
+        self.include_globs
+            .iter()
+            .any(|p| p.matches_path_with(path, MATCH))
+            && !self.excluded(path)
+    }
+
+    /// The directories the patterns name without a wildcard: where new
+    /// files to follow appear (empty for the working directory). A
+    /// pattern with a wildcard in a directory part gives none: its
+    /// directories are known once files are found in them.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = self
+            .include
+            .iter()
+            .filter_map(|p| {
+                let dir = Path::new(p).parent()?;
+                let wild = dir.to_string_lossy().contains(['*', '?', '[']);
+                (!wild).then(|| dir.to_owned())
+            })
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs
     }
 
     /// Opens every matching regular file not in `known`. A file that
@@ -108,7 +153,17 @@ fn open_new(
         id: FileId::of(&meta),
         file,
         size: meta.size(),
+        link_dir: link_dir(path),
     }))
+}
+
+/// The directory of the file `path` leads to, when `path` is a symlink.
+fn link_dir(path: &Path) -> Option<PathBuf> {
+    let link = std::fs::symlink_metadata(path).ok()?;
+    if !link.file_type().is_symlink() {
+        return None;
+    }
+    Some(std::fs::canonicalize(path).ok()?.parent()?.to_owned())
 }
 
 /// Looks in the directory of `path` for the file `id`, moved there
@@ -130,6 +185,7 @@ pub(super) fn find_moved(path: &Path, id: FileId) -> Option<Found> {
             id,
             file,
             size: meta.size(),
+            link_dir: None,
         });
     }
     None
@@ -199,6 +255,16 @@ mod tests {
         assert_eq!(tag, "kube.shop.web-1.nginx");
         let other = Path::new("/var/log/other.txt");
         assert_eq!(file_tag("k.*", Some(&re), other), "k.var.log.other.txt");
+    }
+
+    #[test]
+    fn names_match_like_the_glob_and_dirs_are_the_literal_ones() {
+        let p = Patterns::new("/x/*.log, /y/*/app.log, rel.log", Some("/x/skip*"), None).unwrap();
+        assert!(p.matches(Path::new("/x/a.log")));
+        assert!(!p.matches(Path::new("/x/sub/a.log")), "* stops at /");
+        assert!(!p.matches(Path::new("/x/skip.log")), "excluded");
+        assert!(p.matches(Path::new("/y/pod/app.log")));
+        assert_eq!(p.dirs(), [PathBuf::from(""), PathBuf::from("/x")]);
     }
 
     #[test]

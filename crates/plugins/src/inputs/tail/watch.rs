@@ -1,15 +1,30 @@
 //! The `tail` loop: find files, read what they gained, notice rotation
 //! and truncation, and save offsets once their lines are done with.
 //!
-//! Files are polled every [`POLL_INTERVAL`] (see `mod.rs` for why not
-//! inotify). Each poll looks at every followed file and at the name it
-//! was found by: a name now leading to another inode (rename and create,
-//! a symlink swap) or a deleted file marks the file rotated; it is still
-//! read to its end and let go only once `rotate_wait` has passed, it is
-//! at its end and every line read from it is done with. The new file
-//! under the name is picked up by a scan right away and read from its
-//! head. A file found shorter than the read position, or with other
-//! bytes just before it, was truncated and is read again from 0.
+//! Each pass looks at files: for rotation and truncation, then reads them
+//! to their end. With `inotify_watcher` on (see `inotify.rs`) a pass looks
+//! only at the files the kernel says changed and at files just found; a
+//! name `path` matches appearing in a watched directory makes a scan.
+//! Between passes the loop sleeps until an event, or [`POLL_INTERVAL`]
+//! while something waits on time (lines not yet delivered, a held
+//! multiline record, a rotated file being finished, a file on a network
+//! file system), or else until the next `refresh_interval`, when every
+//! file is looked at and a scan made whatever the events said. Without
+//! inotify (`inotify_watcher off`, or the kernel refuses it) every file is
+//! looked at every [`POLL_INTERVAL`].
+//!
+//! A name now leading to another inode (rename and create, a symlink
+//! swap) or a deleted file marks the file rotated; it is still read to
+//! its end and let go only once `rotate_wait` has passed, it is at its
+//! end and every line read from it is done with. The new file under the
+//! name is picked up by a scan right away and read from its head. A file
+//! found shorter than the read position, or with other bytes just before
+//! it, was truncated and is read again from 0.
+//!
+//! At a stop the engine waits for this input (see
+//! `Input::stops_gracefully`): reading ends, the multiline records still
+//! held are appended and, with a `db`, the offsets are saved once what
+//! was read is delivered.
 //!
 //! At start, a file of the `db` that no pattern finds any more but that
 //! sits under another name in the same directory (rotated while sluice
@@ -17,6 +32,7 @@
 //! offset to its end, so a restart loses none of its lines.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,17 +43,14 @@ use sluice_core::Event;
 
 use super::db::{DbFile, OffsetDb, Saved};
 use super::file::{Commit, FileId, Marks, TailedFile};
+use super::inotify::{Changes, Watcher};
 use super::lines::{RecordEncoder, RecordSettings};
 use super::scan::{file_tag, find_moved, Found};
 use super::TailOptions;
 
-/// How often files are looked at.
+/// How often files are polled without inotify, and how often the loop
+/// wakes with it while something waits on time.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
-
-// TODO: multiline records still held when the process stops are lost
-// without a `db` (with one, their lines are read again at restart, since
-// no offset passed them), because the engine aborts inputs at once on a
-// stop; a hook that lets an input release what it holds would fix it.
 
 /// One `tail` input at work.
 pub(super) struct Tailer {
@@ -59,6 +72,17 @@ pub(super) struct Tailer {
     held: HashMap<FileId, Commit>,
     /// Encodes half of each large read on a second thread.
     twin: Option<RecordEncoder>,
+    /// inotify, when `inotify_watcher` is on and the kernel gives it;
+    /// without it every file is polled.
+    watcher: Option<Watcher>,
+    /// Files the next pass looks at (with inotify): changed or new.
+    dirty: HashSet<FileId>,
+    /// Files on network file systems: polled even with inotify.
+    polled: HashSet<FileId>,
+    /// Followed files found through a symlink, with the directory of the
+    /// file it leads to: a name appearing there may be that file's
+    /// successor after a rotation.
+    link_dirs: HashMap<FileId, PathBuf>,
 }
 
 impl Tailer {
@@ -96,18 +120,27 @@ impl Tailer {
             released: HashMap::new(),
             held: HashMap::new(),
             twin,
+            watcher: None,
+            dirty: HashSet::new(),
+            polled: HashSet::new(),
+            link_dirs: HashMap::new(),
         })
     }
 
     /// Follows the files until the engine stops the input, or, with
     /// `exit_on_eof`, until every file is read to its end.
     pub async fn run(mut self) -> Result<(), PluginError> {
+        if self.opts.inotify_watcher {
+            self.start_watcher().await;
+        }
         self.discover(true).await;
+        let mut all = true;
         loop {
-            for i in 0..self.files.len() {
-                self.poll_file(i).await;
-            }
+            self.look(all).await;
             self.release_due_multiline();
+            if self.ctx.is_stopping() {
+                return self.stop().await;
+            }
             self.settle().await;
             if self.opts.exit_on_eof && self.files.iter().all(|f| f.at_eof) {
                 return self.finish().await;
@@ -115,8 +148,165 @@ impl Tailer {
             if self.scan_now || self.last_scan.elapsed() >= self.opts.refresh_interval {
                 self.discover(false).await;
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
+            all = self.wait().await;
+            if self.ctx.is_stopping() {
+                return self.stop().await;
+            }
         }
+    }
+
+    /// Looks at every file, or (`all` off) at those events named.
+    async fn look(&mut self, all: bool) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for i in 0..self.files.len() {
+            if self.ctx.is_stopping() {
+                return;
+            }
+            if all || dirty.contains(&self.files[i].id) {
+                self.poll_file(i).await;
+            }
+        }
+    }
+
+    /// Sleeps until there is something to look at; says whether to look
+    /// at every file.
+    async fn wait(&mut self) -> bool {
+        if !self.dirty.is_empty() {
+            return false;
+        }
+        let ticking = !self.polled.is_empty() || self.waits_on_time();
+        let ctx = self.ctx.clone();
+        let Some(watcher) = self.watcher.as_mut() else {
+            tokio::select! {
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                () = ctx.stopping() => {}
+            }
+            return true;
+        };
+        let refresh = self
+            .opts
+            .refresh_interval
+            .saturating_sub(self.last_scan.elapsed());
+        let timeout = if ticking {
+            POLL_INTERVAL.min(refresh)
+        } else {
+            refresh
+        };
+        let changes = tokio::select! {
+            changes = watcher.changes() => Some(changes),
+            () = tokio::time::sleep(timeout) => None,
+            () = ctx.stopping() => return false,
+        };
+        match changes {
+            Some(Ok(changes)) => self.note(changes),
+            Some(Err(err)) => {
+                self.fall_back("cannot read inotify events", &err);
+                true
+            }
+            None => {
+                self.dirty.extend(self.polled.iter().copied());
+                self.last_scan.elapsed() >= self.opts.refresh_interval
+            }
+        }
+    }
+
+    /// Whether something waits on time rather than on a file: lines read
+    /// but not yet done with, a held multiline record, a rotated file.
+    fn waits_on_time(&self) -> bool {
+        self.enc.holds_any()
+            || self
+                .files
+                .iter()
+                .any(|f| f.rotated_at.is_some() || !f.is_settled())
+    }
+
+    /// Turns what the kernel reported into files to look at and scans to
+    /// make; says whether to look at every file.
+    fn note(&mut self, changes: Changes) -> bool {
+        if changes.everything {
+            self.scan_now = true;
+            return true;
+        }
+        self.dirty.extend(changes.files);
+        for name in &changes.names {
+            for f in self.files.iter().filter(|f| f.path == *name) {
+                self.dirty.insert(f.id);
+            }
+            let in_link_dir = name
+                .parent()
+                .is_some_and(|d| self.link_dirs.values().any(|l| l == d));
+            if in_link_dir || self.opts.patterns.matches(name) {
+                self.scan_now = true;
+            }
+        }
+        false
+    }
+
+    async fn start_watcher(&mut self) {
+        match Watcher::new() {
+            Ok(watcher) => self.watcher = Some(watcher),
+            Err(err) => return self.fall_back("cannot use inotify", &err),
+        }
+        tracing::debug!(input = %self.ctx.name(), "files are watched with inotify");
+        self.watch_dirs().await;
+    }
+
+    /// Watches the directories of `path` and of the followed files.
+    // TODO: watch the deepest existing directory above a wildcard of
+    // `path` too, because a directory created under it later (a new pod's
+    // in `/var/log/pods/*/*.log`) is found only by the `refresh_interval`
+    // scan; it needs watches that follow the glob down as directories
+    // appear.
+    async fn watch_dirs(&mut self) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let mut wanted: HashSet<PathBuf> = self.opts.patterns.dirs().into_iter().collect();
+        wanted.extend(self.files.iter().map(|f| parent(&f.path)));
+        wanted.extend(self.link_dirs.values().cloned());
+        match watcher.watch_dirs(wanted).await {
+            // Names may have appeared before the watch: look for them.
+            Ok(new) => self.scan_now |= new,
+            Err(err) => self.fall_back("cannot watch a directory", &err),
+        }
+    }
+
+    /// Watches the files from `first` on, just found.
+    async fn watch_files(&mut self, first: usize) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let new = self.files[first..]
+            .iter()
+            .map(|f| (f.id, f.handle(), f.path.clone()))
+            .collect();
+        match watcher.watch_files(new).await {
+            Ok(remote) => {
+                for id in remote {
+                    if let Some(f) = self.files.iter().find(|f| f.id == id) {
+                        tracing::info!(
+                            input = %self.ctx.name(), path = %f.path.display(),
+                            "file is on a network file system; polling it"
+                        );
+                    }
+                    self.polled.insert(id);
+                }
+            }
+            Err(err) => self.fall_back("cannot watch a file", &err),
+        }
+    }
+
+    /// Drops inotify for good: every file is polled from now on.
+    // TODO: try inotify again at a later scan, because once the kernel
+    // refused a watch (`max_user_watches` reached) this input polls until
+    // sluice restarts, even after watches are freed or the limit raised.
+    fn fall_back(&mut self, what: &str, err: &std::io::Error) {
+        tracing::warn!(
+            input = %self.ctx.name(), error = %err,
+            "{what}; polling every file every 250 ms instead"
+        );
+        self.watcher = None;
+        self.polled.clear();
     }
 
     /// Picks up files not followed yet. At start they begin at their end
@@ -155,18 +345,28 @@ impl Tailer {
                 return;
             }
         };
+        let first = self.files.len();
         for (f, (start, marks), moved) in found {
             tracing::info!(
                 input = %self.ctx.name(), path = %f.path.display(), offset = start.offset,
                 moved, "following file"
             );
             let tag = file_tag(self.ctx.tag(), self.opts.tag_regex.as_ref(), &f.path);
+            let link_dir = f.link_dir;
             let mut file = TailedFile::new(f.id, f.path, tag, f.file, start);
             file.set_marks(marks);
             // A moved file is only read to its end and let go.
             file.rotated_at = moved.then(Instant::now);
+            if let Some(dir) = link_dir {
+                self.link_dirs.insert(file.id, dir);
+            }
+            self.dirty.insert(file.id);
             self.files.push(file);
         }
+        if self.files.len() > first {
+            self.watch_files(first).await;
+        }
+        self.watch_dirs().await;
     }
 
     /// Looks at one file for rotation and truncation, then reads it to
@@ -200,7 +400,13 @@ impl Tailer {
 
     async fn read_to_end(&mut self, i: usize) {
         loop {
-            self.ctx.ready().await;
+            // A stop ends a wait for room (the engine waits for this
+            // input to release what it holds, not to read more).
+            tokio::select! {
+                biased;
+                () = self.ctx.ready() => {}
+                () = self.ctx.stopping() => return,
+            }
             let file = &mut self.files[i];
             match file.read(self.opts.read_size).await {
                 Ok(0) => return,
@@ -315,11 +521,19 @@ impl Tailer {
             file.advance(done);
         }
         let released = &mut self.released;
+        let mut watcher = self.watcher.as_mut();
+        let polled = &mut self.polled;
+        let link_dirs = &mut self.link_dirs;
         self.files.retain(|f| {
             let finished = waited(f) && f.is_settled();
             if finished {
                 tracing::info!(path = %f.path.display(), "rotated file read to its end; released");
                 released.insert(f.id, f.committed);
+                if let Some(w) = watcher.as_mut() {
+                    w.unwatch_file(f.id);
+                }
+                polled.remove(&f.id);
+                link_dirs.remove(&f.id);
             }
             !finished
         });
@@ -378,6 +592,39 @@ impl Tailer {
         tracing::info!(input = %self.ctx.name(), "every file read to its end; input done");
         Ok(())
     }
+
+    /// At a stop: appends the multiline records still held (and the last
+    /// line of each rotated file that is done with), so a stop loses none
+    /// of them. With a db it then waits until every line read is done
+    /// with and saves the offsets, so the next start repeats none; when
+    /// `Grace` ends first, the engine aborts the wait and the lines after
+    /// the last save are read again at the next start.
+    async fn stop(mut self) -> Result<(), PluginError> {
+        let rotate_wait = self.opts.rotate_wait;
+        self.frame_partial_lines(|f| {
+            f.at_eof && f.rotated_at.is_some_and(|t| t.elapsed() >= rotate_wait)
+        });
+        let held = self.enc.holds_any();
+        self.release_held_multiline(|_| true);
+        if self.db.is_some() {
+            self.ctx.wait_done(self.last_cp).await;
+            let done = self.ctx.done();
+            for file in &mut self.files {
+                file.advance(done);
+            }
+            self.save_db().await;
+        }
+        tracing::info!(
+            input = %self.ctx.name(), released_multiline = held,
+            "stopped; everything read was appended"
+        );
+        Ok(())
+    }
+}
+
+/// The directory of `path`, empty for the working directory.
+fn parent(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Files of the db that no scan found but that still exist under another
