@@ -35,7 +35,9 @@ impl H2Server {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/h2_server.py");
         let child = Command::new(common::venv_python())
             .arg(&script)
-            .args([&port_file, &out, &certs.crt, &certs.key])
+            .args([&port_file, &out])
+            .arg("--tls")
+            .args([&certs.crt, &certs.key])
             .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -163,7 +165,12 @@ fn a_503_over_http2_is_retried_and_delivered_once() {
     std::thread::sleep(Duration::from_millis(1500));
     let out = sluice.stop();
     let got = server.requests();
-    assert_eq!(got.len(), 2, "one refused, one delivered: {}", out.stderr);
+    assert_eq!(
+        got.len(),
+        2,
+        "one refused, one delivered: {got:?}\n{}",
+        out.stderr
+    );
     assert!(got.iter().all(|r| r["http_version"] == "2"), "{got:?}");
     assert_eq!(ids(&got[0]), [0, 1, 2]);
     assert_eq!(

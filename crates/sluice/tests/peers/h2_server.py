@@ -1,15 +1,17 @@
-"""An HTTPS receiver served by hypercorn, independent of sluice, for tests.
+"""An HTTP/2 receiver served by hypercorn, independent of sluice, for tests.
 
-    h2_server.py PORT_FILE OUT_FILE CERT KEY [--http1-only]
+    h2_server.py PORT_FILE OUT_FILE [--tls CERT KEY] [--http1-only]
                  [--statuses 503,200] [--delays 3,0]
 
-Listens on 127.0.0.1 (a port the OS picks, written to PORT_FILE) with TLS, offering "h2" and "http/1.1" by ALPN, or only
-"http/1.1" with --http1-only. Every request is appended to OUT_FILE as one
-JSON line: the HTTP version hypercorn saw ("2" or "1.1"), the client's
-port (one per connection), method, path, headers and the body (gunzipped
-when Content-Encoding says gzip). Requests are answered with the given
-statuses in turn, then 200, each after the given delay in seconds, then
-none. Runs until killed.
+Listens on 127.0.0.1 (a port the OS picks, written to PORT_FILE). With
+--tls it offers "h2" and "http/1.1" by ALPN, or only "http/1.1" with
+--http1-only; without, it serves HTTP/1.1 and HTTP/2 with prior knowledge
+(h2c) on plain TCP. Every request is appended to OUT_FILE as one JSON
+line: the HTTP version hypercorn saw ("2" or "1.1"), the client's port
+(one per connection), method, path, headers and the body (gunzipped when
+Content-Encoding says gzip). Requests are answered with the given statuses
+in turn, then 200, each after the given delay in seconds, then none. Runs
+until killed.
 """
 import argparse
 import asyncio
@@ -25,8 +27,7 @@ def parse_args():
     parser = argparse.ArgumentParser()
     parser.add_argument("port_file")
     parser.add_argument("out_file")
-    parser.add_argument("cert")
-    parser.add_argument("key")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--http1-only", action="store_true")
     parser.add_argument("--statuses", default="")
     parser.add_argument("--delays", default="")
@@ -79,8 +80,8 @@ async def main():
     listener.bind(("127.0.0.1", 0))
     config = Config()
     config.bind = [f"fd://{listener.fileno()}"]
-    config.certfile = args.cert
-    config.keyfile = args.key
+    if args.tls:
+        config.certfile, config.keyfile = args.tls
     config.alpn_protocols = ["http/1.1"] if args.http1_only else ["h2", "http/1.1"]
     config.accesslog = None
     # The socket listens before hypercorn takes it over, so a connection
