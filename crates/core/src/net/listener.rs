@@ -150,6 +150,17 @@ impl ListenerConfig {
         })
     }
 
+    /// Offers `protocols` by ALPN in the TLS handshake, most preferred
+    /// first, for a server that speaks more than one (the `http` input:
+    /// `h2` and `http/1.1`). Without TLS nothing changes.
+    pub fn offer_alpn(&mut self, protocols: &[&[u8]]) {
+        if let Some(acceptor) = &self.tls {
+            let mut config = rustls::ServerConfig::clone(acceptor.config());
+            config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+            self.tls = Some(TlsAcceptor::from(Arc::new(config)));
+        }
+    }
+
     /// Binds a UDP socket on `listen`/`port`.
     ///
     /// # Errors

@@ -185,13 +185,15 @@ pub fn read_json_file(path: &Path) -> Vec<serde_json::Value> {
 }
 
 /// The Python of the test virtualenv (`.venv` at the repository root,
-/// made by `scripts/test`), with fluent-logger and msgpack installed.
+/// made by `scripts/test`), with fluent-logger, msgpack and hypercorn
+/// installed.
 pub fn venv_python() -> PathBuf {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     assert!(
         python.exists(),
         "{} is missing: run scripts/test once, or \
-         `python3 -m venv .venv && .venv/bin/pip install fluent-logger==0.11.1 msgpack==1.2.4` \
+         `python3 -m venv .venv && .venv/bin/pip install fluent-logger==0.11.1 msgpack==1.2.4 \
+         hypercorn==0.18.0` \
          at the repository root",
         python.display()
     );

@@ -2,6 +2,7 @@
 //! `tokio::net::lookup_host` (so a slow resolver never blocks a reactor
 //! thread), a TCP connect bounded by `net.connect_timeout` that tries each
 //! resolved address in turn, and the TLS handshake when `tls` is on.
+//! Which HTTP version the stream then carries is [`super::conn`]'s call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::net::stream::ClientStream;
 
-use super::HttpError;
+use super::{Http2, HttpError};
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -24,7 +25,10 @@ pub(crate) struct Destination {
     /// The HTTP proxy to connect to instead (plain HTTP only).
     pub proxy: Option<(String, u16)>,
     /// The TLS settings and the name to present and verify, with `tls on`.
+    /// The settings offer `h2` by ALPN unless `http2` is off.
     pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// When to speak HTTP/2.
+    pub http2: Http2,
 }
 
 /// Resolves, connects and, with TLS, shakes hands.

@@ -1,6 +1,7 @@
-//! The HTTP client every HTTP-based output shares: HTTP/1.1 over plain TCP
-//! or TLS, a keep-alive pool per output instance, timeouts, and one rule
-//! for what a response status means.
+//! The HTTP client every HTTP-based output shares: HTTP/1.1 over plain TCP,
+//! HTTP/2 or HTTP/1.1 over TLS (whichever the server picks by ALPN), a
+//! keep-alive pool per output instance, timeouts, and one rule for what a
+//! response status means.
 //!
 //! An output builds one [`HttpClient`] from its configuration (`host`,
 //! `port` and the [`HTTP_CLIENT_PROPS`]) and calls [`HttpClient::send`]
@@ -17,8 +18,18 @@
 //! and `tls.vhost`.
 //! Plain-HTTP destinations go through `HTTP_PROXY` unless `NO_PROXY`
 //! excludes them (see [`proxy`]).
+//!
+//! HTTP/2 needs no key: over TLS the handshake offers `h2` and
+//! `http/1.1`, and a server that picks `h2` gets every flush of the
+//! output multiplexed on one connection (see [`pool`]); plain TCP stays
+//! HTTP/1.1. An output that takes Fluent Bit's `http2` key (only
+//! `opentelemetry` does there) adds [`HTTP2_PROP`]: `off` keeps HTTP/1.1
+//! everywhere, `force` also speaks HTTP/2 with prior knowledge (h2c) on
+//! plain TCP. Statuses, timeouts, gzip, headers and the proxy rules are
+//! the same whichever version a connection speaks.
 
 mod body;
+mod conn;
 mod connect;
 mod pool;
 mod proxy;
@@ -37,6 +48,7 @@ use crate::net::tls::TLS_PROPS;
 use crate::plugin::Verdict;
 
 pub use body::{basic_auth, gzip};
+use conn::{Conn, Version};
 use connect::Destination;
 use pool::Pool;
 
@@ -80,6 +92,48 @@ pub const HTTP_CLIENT_PROPS: &[Property] = &[
         "Server name sent in the TLS handshake (default: host)",
     ),
 ];
+
+/// Fluent Bit's `http2` key, for an output that takes it (none of
+/// sluice's does yet; Fluent Bit's `opentelemetry` output does): `on`
+/// offers HTTP/2 by ALPN over TLS, `off` speaks only HTTP/1.1, `force`
+/// also speaks HTTP/2 with prior knowledge on plain TCP.
+pub const HTTP2_PROP: Property = Property::new(
+    "http2",
+    PropKind::Str,
+    Some("on"),
+    "HTTP/2: on (when a TLS server offers it), off, or force (also h2c)",
+);
+
+/// When the client speaks HTTP/2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Http2 {
+    /// HTTP/1.1 only.
+    Off,
+    /// HTTP/2 when a TLS server picks `h2` by ALPN.
+    On,
+    /// As `On`, and HTTP/2 with prior knowledge (h2c) on plain TCP.
+    Force,
+}
+
+impl Http2 {
+    /// The `http2` key, `On` when the output does not take it.
+    ///
+    /// # Errors
+    /// A value other than a boolean or `force`.
+    pub fn from_config(cfg: &PluginConfig) -> Result<Self, ConfigError> {
+        let Some(value) = cfg.str("http2") else {
+            return Ok(Http2::On);
+        };
+        if value.trim().eq_ignore_ascii_case("force") {
+            return Ok(Http2::Force);
+        }
+        match crate::config::props::parse_bool(value) {
+            Ok(true) => Ok(Http2::On),
+            Ok(false) => Ok(Http2::Off),
+            Err(_) => Err(cfg.error("http2", format!("'{value}' is not on, off or force"))),
+        }
+    }
+}
 
 /// Every connection property of an HTTP output: [`HTTP_CLIENT_PROPS`]
 /// and the shared `tls.*` keys. An output joins its own list to this one.
@@ -149,6 +203,8 @@ pub struct HttpClient {
     dest: Destination,
     /// `host:port` as the `Host` header says it.
     authority: HeaderValue,
+    /// `http` or `https`, for the `:scheme` of HTTP/2 requests.
+    scheme: &'static str,
     io_timeout: Option<Duration>,
     pool: Pool,
 }
@@ -168,12 +224,14 @@ impl HttpClient {
             .ok_or_else(|| cfg.error("port", format!("{port} is not a port")))?;
         let authority = HeaderValue::try_from(format!("{host}:{port}"))
             .map_err(|_| cfg.error("host", format!("'{host}' is not a host name")))?;
-        let tls = tls::client_config(cfg, &host)?;
+        let http2 = Http2::from_config(cfg)?;
+        let tls = tls::client_config(cfg, &host, http2)?;
         let io_timeout = cfg.time("net.io_timeout").filter(|t| !t.is_zero());
         let idle = cfg.bool("net.keepalive").then(|| {
             cfg.time("net.keepalive_idle_timeout")
                 .unwrap_or(Duration::from_secs(30))
         });
+        let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(HttpClient {
             dest: Destination {
                 port,
@@ -187,15 +245,18 @@ impl HttpClient {
                 },
                 host,
                 tls,
+                http2,
             },
             authority,
+            scheme,
             io_timeout,
             pool: Pool::new(idle),
         })
     }
 
-    /// Sends one request and reads the whole response, on a kept
-    /// connection when one is free, else on a new one.
+    /// Sends one request and reads the whole response, on the shared
+    /// HTTP/2 connection or a free HTTP/1.1 one when the pool has one,
+    /// else on a new one.
     ///
     /// # Errors
     /// See [`HttpError`]; each is worth a retry.
@@ -218,21 +279,18 @@ impl HttpClient {
 
     async fn exchange(
         &self,
-        mut conn: pool::Conn,
+        mut conn: Conn,
         request: &HttpRequest,
     ) -> Result<HttpResponse, Exchange> {
+        let hyper_request = self.hyper_request(request, conn.version());
         let exchange = async {
-            let response = conn
-                .sender
-                .send_request(self.hyper_request(request))
-                .await
-                .map_err(|e| {
-                    if e.is_canceled() || e.is_incomplete_message() {
-                        Exchange::Unsent(e.to_string())
-                    } else {
-                        Exchange::Failed(HttpError::Request(e.to_string()))
-                    }
-                })?;
+            let response = conn.send(hyper_request).await.map_err(|e| {
+                if e.is_canceled() || e.is_incomplete_message() {
+                    Exchange::Unsent(e.to_string())
+                } else {
+                    Exchange::Failed(HttpError::Request(e.to_string()))
+                }
+            })?;
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
                 .collect()
@@ -244,29 +302,35 @@ impl HttpClient {
         let response = match self.io_timeout {
             Some(limit) => tokio::time::timeout(limit, exchange)
                 .await
-                .map_err(|_| Exchange::Failed(HttpError::Timeout(limit)))?,
+                .unwrap_or(Err(Exchange::Failed(HttpError::Timeout(limit)))),
             None => exchange.await,
-        }?;
-        self.pool.give_back(conn);
-        Ok(response)
+        };
+        match response {
+            Ok(_) => self.pool.give_back(conn),
+            Err(_) => self.pool.forget(&conn),
+        }
+        response
     }
 
-    fn hyper_request(&self, request: &HttpRequest) -> Request<Full<Bytes>> {
+    fn hyper_request(&self, request: &HttpRequest, version: Version) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(request.body.clone()));
         *req.method_mut() = request.method.clone();
+        let authority = self.authority.to_str().unwrap_or_default();
+        let uri = match (&self.dest.proxy, version) {
+            // HTTP/2 carries the scheme and authority as pseudo-headers,
+            // which hyper takes from an absolute URI; they replace `Host`.
+            (_, Version::Http2) => format!("{}://{authority}{}", self.scheme, request.path),
+            // A proxy needs the absolute form: `POST http://host:port/path`.
+            (Some(_), Version::Http1) => format!("http://{authority}{}", request.path),
+            (None, Version::Http1) => request.path.clone(),
+        };
         // A path that is not a valid URI was refused when the output was
         // built, so this only falls back for a caller's mistake.
-        let uri = match &self.dest.proxy {
-            // A proxy needs the absolute form: `POST http://host:port/path`.
-            Some(_) => format!(
-                "http://{}:{}{}",
-                self.dest.host, self.dest.port, request.path
-            ),
-            None => request.path.clone(),
-        };
         *req.uri_mut() = uri.parse().unwrap_or_else(|_| "/".parse().expect("/"));
         let headers = req.headers_mut();
-        headers.insert(hyper::header::HOST, self.authority.clone());
+        if version == Version::Http1 {
+            headers.insert(hyper::header::HOST, self.authority.clone());
+        }
         headers.insert(
             hyper::header::USER_AGENT,
             HeaderValue::from_static("sluice"),
@@ -363,6 +427,47 @@ mod tests {
             answer(400, "bad\nthing"),
             Verdict::Error("HTTP status 400; bad thing".into())
         );
+    }
+
+    fn cfg(pairs: &[(&str, &str)]) -> PluginConfig {
+        use crate::config::{Origin, Section, SectionKind};
+        let mut s = Section::new(SectionKind::Output, Origin::new("t.conf", 1));
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            s.push(*k, *v, Origin::new("t.conf", i + 2));
+        }
+        let own = [HTTP2_PROP];
+        PluginConfig::new(&s, "t", "t.0".into(), &[&own, &HTTP_OUTPUT_NET_PROPS]).unwrap()
+    }
+
+    #[test]
+    fn http2_is_on_off_or_force() {
+        assert_eq!(Http2::from_config(&cfg(&[])).unwrap(), Http2::On);
+        assert_eq!(
+            Http2::from_config(&cfg(&[("http2", "Off")])).unwrap(),
+            Http2::Off
+        );
+        assert_eq!(
+            Http2::from_config(&cfg(&[("http2", "force")])).unwrap(),
+            Http2::Force
+        );
+        let err = Http2::from_config(&cfg(&[("http2", "h2c")])).unwrap_err();
+        assert!(
+            err.to_string().contains("'h2c' is not on, off or force"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tls_offers_h2_by_alpn_unless_http2_is_off() {
+        let tls = [("tls", "on"), ("tls.verify", "off")];
+        let (on, _) = tls::client_config(&cfg(&tls), "h", Http2::On)
+            .unwrap()
+            .unwrap();
+        assert_eq!(on.alpn_protocols, [&b"h2"[..], b"http/1.1"]);
+        let (off, _) = tls::client_config(&cfg(&tls), "h", Http2::Off)
+            .unwrap()
+            .unwrap();
+        assert!(off.alpn_protocols.is_empty());
     }
 
     #[test]

@@ -1,31 +1,34 @@
 //! Kept-alive connections of one output instance.
 //!
-//! A flush takes an idle connection, or opens one; after a complete
-//! response it gives the connection back unless the server closed it. A
-//! connection idle for longer than `net.keepalive_idle_timeout` is closed
-//! instead of reused, since servers drop idle connections and a request
-//! sent on one that is closing fails. Each connection's I/O runs in a
-//! task of its own (hyper's connection driver) that ends with it.
+//! A flush takes a connection from the pool, or opens one, and gives it
+//! back after a complete response. An HTTP/1.1 connection serves one
+//! request at a time: it leaves the pool while in use and returns unless
+//! the server closed it. An HTTP/2 connection is shared instead: the pool
+//! keeps one, and every flush that finds it open sends its request on it
+//! at the same time as the others. A connection unused for longer than
+//! `net.keepalive_idle_timeout` is closed instead of reused, since servers
+//! drop idle connections and a request sent on one that is closing fails.
+//! With `net.keepalive off` nothing is kept: every request opens its own
+//! connection.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-
-use super::connect::{self, Destination};
+use super::conn::{Conn, Version};
+use super::connect::Destination;
 use super::HttpError;
 
-/// One open connection, ready for a request.
-pub(crate) struct Conn {
-    pub sender: SendRequest<Full<Bytes>>,
+/// The kept connections, each with the moment a request last ended on it.
+#[derive(Default)]
+struct Kept {
+    /// Free HTTP/1.1 connections, newest last.
+    free: Vec<(Conn, Instant)>,
+    /// The HTTP/2 connection every flush shares.
+    shared: Option<(Conn, Instant)>,
 }
 
-/// Idle connections, newest last.
 pub(crate) struct Pool {
-    idle: Mutex<Vec<(Conn, Instant)>>,
+    kept: Mutex<Kept>,
     /// How long a connection may idle; `None` with `net.keepalive off`.
     max_idle: Option<Duration>,
 }
@@ -41,50 +44,93 @@ impl std::fmt::Debug for Pool {
 impl Pool {
     pub fn new(max_idle: Option<Duration>) -> Self {
         Pool {
-            idle: Mutex::new(Vec::new()),
+            kept: Mutex::new(Kept::default()),
             max_idle,
         }
     }
 
-    /// The newest idle connection that is still open and fresh.
+    /// A handle on the shared HTTP/2 connection, else the newest free
+    /// HTTP/1.1 connection; only those still open and fresh.
     pub async fn take(&self) -> Option<Conn> {
         let max_idle = self.max_idle?;
+        if let Some(conn) = self.shared(max_idle) {
+            return Some(conn);
+        }
         loop {
-            let (mut conn, since) = self.lock().pop()?;
-            if since.elapsed() >= max_idle || conn.sender.is_closed() {
+            let (mut conn, since) = self.lock().free.pop()?;
+            if since.elapsed() >= max_idle || conn.is_closed() {
                 continue;
             }
-            if conn.sender.ready().await.is_ok() {
+            if conn.ready().await {
                 return Some(conn);
             }
         }
     }
 
-    /// Opens a new connection and starts its driver task.
-    pub async fn open(&self, dest: &Destination) -> Result<Conn, HttpError> {
-        let stream = connect::open(dest).await?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| HttpError::Request(e.to_string()))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "http connection ended");
-            }
-        });
-        Ok(Conn { sender })
+    fn shared(&self, max_idle: Duration) -> Option<Conn> {
+        let mut kept = self.lock();
+        let (conn, since) = kept.shared.as_mut()?;
+        if since.elapsed() >= max_idle || conn.is_closed() {
+            kept.shared = None;
+            return None;
+        }
+        *since = Instant::now();
+        conn.handle()
     }
 
-    /// Keeps `conn` for the next request, when keep-alive is on and the
-    /// server left it open.
+    /// Opens a new connection. An HTTP/2 one becomes the shared one when
+    /// keep-alive is on and no other is open (two flushes that opened one
+    /// each at once keep the first; the second closes after its request).
+    ///
+    /// # Errors
+    /// Those of [`Conn::open`].
+    pub async fn open(&self, dest: &Destination) -> Result<Conn, HttpError> {
+        let conn = Conn::open(dest).await?;
+        if self.max_idle.is_some() {
+            if let Some(handle) = conn.handle() {
+                let mut kept = self.lock();
+                if kept.shared.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+                    kept.shared = Some((handle, Instant::now()));
+                }
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Returns `conn` after a complete response: an HTTP/1.1 connection
+    /// is kept when keep-alive is on and the server left it open; on the
+    /// shared HTTP/2 connection the idle clock starts again.
     pub fn give_back(&self, conn: Conn) {
-        if self.max_idle.is_some() && !conn.sender.is_closed() {
-            self.lock().push((conn, Instant::now()));
+        if self.max_idle.is_none() || conn.is_closed() {
+            return;
+        }
+        let mut kept = self.lock();
+        match conn.version() {
+            Version::Http1 => kept.free.push((conn, Instant::now())),
+            Version::Http2 => {
+                if let Some((shared, since)) = kept.shared.as_mut() {
+                    if shared.same_as(&conn) {
+                        *since = Instant::now();
+                    }
+                }
+            }
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Conn, Instant)>> {
-        // A panic while holding this lock leaves a plain Vec behind,
-        // which is still usable.
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    /// Stops sharing the HTTP/2 connection `conn` is on after a request on
+    /// it failed or timed out, so the next flush opens a new one (as it
+    /// does after a failure on HTTP/1.1). Requests still running on it
+    /// finish; it closes with the last of them.
+    pub fn forget(&self, conn: &Conn) {
+        let mut kept = self.lock();
+        if kept.shared.as_ref().is_some_and(|(c, _)| c.same_as(conn)) {
+            kept.shared = None;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        // A panic while holding this lock leaves plain values behind,
+        // which are still usable.
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -1,5 +1,8 @@
 //! One connection of the `http` input: HTTP/1.1 with keep-alive, each
-//! request read, decoded, appended and answered in turn.
+//! request read, decoded, appended and answered in turn; or, with `http2`
+//! on, HTTP/2 when the client starts with its preface (after agreeing on
+//! `h2` by ALPN, or with prior knowledge on plain TCP), up to
+//! [`MAX_STREAMS`] requests at once.
 //!
 //! A request is answered only after its events were appended, so a
 //! success code means the records are in the pipeline (in memory, or
@@ -20,10 +23,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use sluice_core::net::stream::{Connection, Peer};
 use sluice_core::plugin::InputContext;
 use sluice_core::EventTime;
@@ -35,6 +38,11 @@ use super::HttpConfig;
 
 /// Bodies up to this size are decoded on the connection's task.
 const INLINE_LIMIT: usize = 64 * 1024;
+
+/// Requests one HTTP/2 connection may have open at once. Each may hold a
+/// body of up to `buffer_max_size`, so an HTTP/2 client can hold this many
+/// times what an HTTP/1.1 client holds per connection.
+const MAX_STREAMS: u32 = 4;
 
 type Answer = Response<Full<Bytes>>;
 
@@ -91,6 +99,22 @@ impl Refusal {
     }
 }
 
+/// HTTP/1.1, and HTTP/2 when `http2` is on: hyper tells them apart by
+/// the first bytes the client sends.
+fn builder(config: &HttpConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(config.read_buffer)
+        .header_read_timeout(None);
+    builder.http2().max_concurrent_streams(MAX_STREAMS);
+    if config.http2 {
+        builder
+    } else {
+        builder.http1_only()
+    }
+}
+
 /// Serves requests on `conn` until the client closes it, it idles past
 /// `net.io_timeout`, or the process stops (the request in progress is
 /// finished first).
@@ -98,11 +122,7 @@ pub(super) async fn serve(conn: Connection, ctx: InputContext, config: Arc<HttpC
     let peer = conn.peer;
     let io = TokioIo::new(GatedStream::new(conn.stream, ctx.clone(), config.idle));
     let shutdown = ctx.shutdown().clone();
-    let builder = {
-        let mut b = http1::Builder::new();
-        b.max_buf_size(config.read_buffer).header_read_timeout(None);
-        b
-    };
+    let builder = builder(&config);
     let service = service_fn(move |req| {
         let ctx = ctx.clone();
         let config = Arc::clone(&config);
@@ -219,7 +239,8 @@ fn header_bytes(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> 
 /// Collects the body, refusing it as soon as it passes `max` bytes.
 // TODO: count bodies being read against Mem_Buf_Limit, because today
 // only appended chunks are counted and `net.max_connections` clients
-// can each hold a `buffer_max_size` body (4 GiB at the defaults); needs
+// can each hold a `buffer_max_size` body (4 GiB at the defaults; an
+// HTTP/2 connection holds up to `MAX_STREAMS` of them); needs
 // a reservation API on the input's memory account.
 async fn read_body(mut body: Incoming, max: usize) -> Result<Vec<u8>, Refusal> {
     let mut out = Vec::new();

@@ -1,5 +1,5 @@
-//! `http`: records POSTed over HTTP/1.1 as JSON (an object, an array of
-//! objects, or NDJSON) or as a form, plain or gzip-compressed.
+//! `http`: records POSTed over HTTP/1.1 or HTTP/2 as JSON (an object, an
+//! array of objects, or NDJSON) or as a form, plain or gzip-compressed.
 //!
 //! Options: `port` (default 9880), `buffer_max_size` (largest body, after
 //! inflating; default 4M; larger ones get 413), `buffer_chunk_size` (the
@@ -9,9 +9,10 @@
 //! answers), `tag_key` (a record key whose string value becomes the
 //! record's tag), `add_remote_addr` (adds `REMOTE_ADDR`: the first
 //! address of `X-Forwarded-For`, or the peer's IP; default off), `http2`
-//! (accepted for Fluent Bit configurations; only HTTP/1.1 is served), and
-//! the listener options every network input takes (`listen`,
-//! `net.max_connections`, `net.io_timeout`, `tls.*`).
+//! (on: HTTP/2 too, by ALPN `h2` over TLS and with prior knowledge (h2c)
+//! on plain TCP; off: HTTP/1.1 only), and the listener options every
+//! network input takes (`listen`, `net.max_connections`,
+//! `net.io_timeout`, `tls.*`).
 //!
 //! The tag is the request path (`POST /app.log`: `app.log`; `/`: the
 //! input's tag), unless a record names one under `tag_key`; a tag a client
@@ -82,15 +83,11 @@ const OWN: &[Property] = &[
         Some("off"),
         "Add REMOTE_ADDR (X-Forwarded-For, or the peer's IP) to records",
     ),
-    // TODO: serve HTTP/2 (h2c and ALPN h2) when `http2` is on, as Fluent
-    // Bit does by default, because clients that only speak HTTP/2 get no
-    // answer today; needs hyper's `http2` feature and an ALPN list on the
-    // listener's TLS configuration.
     Property::new(
         "http2",
         PropKind::Bool,
         Some("on"),
-        "Accepted for Fluent Bit configurations; only HTTP/1.1 is served",
+        "Serve HTTP/2 too: by ALPN h2 over TLS, with prior knowledge on TCP",
     ),
 ];
 const ALL: [Property; OWN.len() + LISTENER_PROPS.len()] = join_props(OWN, LISTENER_PROPS);
@@ -112,6 +109,8 @@ struct HttpConfig {
     tag_key: Option<String>,
     add_remote_addr: bool,
     idle: Option<Duration>,
+    /// Serve HTTP/2 as well as HTTP/1.1.
+    http2: bool,
 }
 
 struct Http {
@@ -120,7 +119,11 @@ struct Http {
 }
 
 fn build(cfg: &PluginConfig, _: &Setup) -> Result<Box<dyn Input>, ConfigError> {
-    let listener = ListenerConfig::from_config(cfg)?;
+    let mut listener = ListenerConfig::from_config(cfg)?;
+    let http2 = cfg.bool("http2");
+    if http2 {
+        listener.offer_alpn(&[b"h2", b"http/1.1"]);
+    }
     let config = HttpConfig {
         max_body: size(cfg, "buffer_max_size", 4 << 20)?,
         // hyper needs room for at least 8 KiB of request head.
@@ -133,6 +136,7 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Box<dyn Input>, ConfigError> {
             .map(str::to_owned),
         add_remote_addr: cfg.bool("add_remote_addr"),
         idle: listener.idle_timeout,
+        http2,
     };
     Ok(Box::new(Http {
         listener,
