@@ -75,6 +75,30 @@ impl DateFormat {
     }
 }
 
+/// Writes `Mmm dd HH:MM:SS` in UTC, the day padded with a space
+/// (`Nov  4 22:13:20`): the time of a BSD syslog (RFC 3164) header.
+pub fn write_bsd_syslog_time(out: &mut Vec<u8>, t: EventTime) {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let days = t.sec.div_euclid(SECS_PER_DAY);
+    let of_day = t.sec.rem_euclid(SECS_PER_DAY) as u64;
+    let (_, month, day) = civil_from_days(days);
+    out.extend_from_slice(MONTHS[month as usize - 1]);
+    out.push(b' ');
+    if day < 10 {
+        out.push(b' ');
+    }
+    write_u64(out, day.into());
+    out.push(b' ');
+    write_padded(out, of_day / 3600, 2);
+    out.push(b':');
+    write_padded(out, of_day / 60 % 60, 2);
+    out.push(b':');
+    write_padded(out, of_day % 60, 2);
+}
+
 /// Microseconds since the epoch; wide enough that no `EventTime`
 /// (even one with `nsec` past a second) can overflow it.
 fn total_micros(t: EventTime) -> i128 {
@@ -190,6 +214,22 @@ mod tests {
         let mut out = Vec::new();
         f.write_json(&mut out, EventTime::new(sec, nsec));
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn bsd_syslog_time_is_what_strftime_writes() {
+        let mut sec = -86_400 * 800;
+        while sec < 4_200_000_000 {
+            let t = EventTime::new(sec, 999_999_999);
+            let mut out = Vec::new();
+            write_bsd_syslog_time(&mut out, t);
+            let want = chrono::DateTime::from_timestamp(sec, 0)
+                .unwrap()
+                .format("%b %e %H:%M:%S")
+                .to_string();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{sec}");
+            sec += 86_400 * 3 + 3_601 * 7 + 13;
+        }
     }
 
     #[test]

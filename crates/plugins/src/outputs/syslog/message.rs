@@ -10,10 +10,9 @@
 //! `local3`); anything else falls back to the preset. A message longer
 //! than the size limit is cut at a character boundary.
 
-use std::io::Write as _;
-
 use sluice_core::json;
 use sluice_core::msgpack::{DecodeError, Reader, Token};
+use sluice_core::timefmt::{write_bsd_syslog_time, DateFormat};
 use sluice_core::RawEvent;
 
 use crate::outputs::format::key_text;
@@ -128,13 +127,9 @@ impl Composer {
         found: &Found<'_>,
         pri: u8,
     ) -> Result<(), DecodeError> {
-        let _ = write!(out, "<{pri}>1 ");
-        match chrono::DateTime::from_timestamp(e.time.sec, e.time.nsec) {
-            Some(t) => {
-                let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
-            }
-            None => out.push(b'-'),
-        }
+        write_pri(out, pri);
+        out.extend_from_slice(b"1 ");
+        DateFormat::Iso8601.write_text(out, e.time);
         for (value, field, limit) in [
             (found.hostname, &self.hostname, 255),
             (found.appname, &self.appname, 48),
@@ -165,10 +160,9 @@ impl Composer {
         found: &Found<'_>,
         pri: u8,
     ) -> Result<(), DecodeError> {
-        let _ = write!(out, "<{pri}>");
-        if let Some(t) = chrono::DateTime::from_timestamp(e.time.sec, e.time.nsec) {
-            let _ = write!(out, "{} ", t.format("%b %e %H:%M:%S"));
-        }
+        write_pri(out, pri);
+        write_bsd_syslog_time(out, e.time);
+        out.push(b' ');
         header_field(out, found.hostname, &self.hostname, 255)?;
         out.push(b' ');
         let has_app = found.appname.is_some() || self.appname.preset.is_some();
@@ -188,26 +182,39 @@ impl Composer {
     }
 }
 
+/// `<PRI>`: facility times eight plus severity, in decimal.
+fn write_pri(out: &mut Vec<u8>, pri: u8) {
+    out.push(b'<');
+    json::write_u64(out, pri.into());
+    out.push(b'>');
+}
+
 /// A header field: printable ASCII without spaces, at most `limit`
-/// bytes, `-` when empty.
+/// bytes, `-` when empty. Written in place, then the bytes a header
+/// cannot hold are squeezed out.
 fn header_field(
     out: &mut Vec<u8>,
     value: Option<&[u8]>,
     field: &Field,
     limit: usize,
 ) -> Result<(), DecodeError> {
-    let mut raw = Vec::new();
+    let mark = out.len();
     match (value, &field.preset) {
-        (Some(v), _) => text(&mut raw, v)?,
-        (None, Some(preset)) => raw.extend_from_slice(preset.as_bytes()),
+        (Some(v), _) => text(out, v)?,
+        (None, Some(preset)) => out.extend_from_slice(preset.as_bytes()),
         (None, None) => {}
     }
-    raw.retain(|b| (33..=126).contains(b));
-    raw.truncate(limit);
-    if raw.is_empty() {
+    let mut kept = mark;
+    for at in mark..out.len() {
+        let b = out[at];
+        if (33..=126).contains(&b) && kept - mark < limit {
+            out[kept] = b;
+            kept += 1;
+        }
+    }
+    out.truncate(kept);
+    if kept == mark {
         out.push(b'-');
-    } else {
-        out.extend_from_slice(&raw);
     }
     Ok(())
 }
