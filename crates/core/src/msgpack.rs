@@ -301,7 +301,36 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the next token.
+    #[inline]
     pub fn token(&mut self) -> Result<Token<'a>, DecodeError> {
+        // Records are mostly short strings, small numbers and small maps:
+        // those are read here, where the caller's loop can inline them.
+        if let Some(&m) = self.buf.get(self.pos) {
+            match m {
+                0x00..=0x7f => {
+                    self.pos += 1;
+                    return Ok(Token::UInt(m.into()));
+                }
+                0x80..=0x8f => {
+                    self.pos += 1;
+                    return Ok(Token::Map((m & 0x0f).into()));
+                }
+                0xa0..=0xbf => {
+                    let start = self.pos + 1;
+                    let end = start + usize::from(m & 0x1f);
+                    if let Some(text) = self.buf.get(start..end) {
+                        self.pos = end;
+                        return Ok(Token::Str(text));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.any_token()
+    }
+
+    /// [`Self::token`] for every marker.
+    fn any_token(&mut self) -> Result<Token<'a>, DecodeError> {
         let at = self.pos;
         let m = self.byte()?;
         let tok = match m {
