@@ -315,6 +315,10 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Ok(Token::Map((m & 0x0f).into()));
                 }
+                0x90..=0x9f => {
+                    self.pos += 1;
+                    return Ok(Token::Array((m & 0x0f).into()));
+                }
                 0xa0..=0xbf => {
                     let start = self.pos + 1;
                     let end = start + usize::from(m & 0x1f);
@@ -410,10 +414,19 @@ impl<'a> Reader<'a> {
         let mut pending: u64 = 1;
         while pending > 0 {
             pending -= 1;
-            match self.token()? {
-                Token::Array(n) => pending += n as u64,
-                Token::Map(n) => pending += 2 * n as u64,
-                _ => {}
+            // The common markers are stepped over by their size alone;
+            // the rest, and any value cut short, go through `token`,
+            // which also gives the exact error.
+            match self.fixed_size() {
+                Some((size, children)) if self.pos + size <= self.buf.len() => {
+                    self.pos += size;
+                    pending += children;
+                }
+                _ => match self.token()? {
+                    Token::Array(n) => pending += n as u64,
+                    Token::Map(n) => pending += 2 * n as u64,
+                    _ => {}
+                },
             }
             // Every element takes at least one byte: a count larger than
             // what is left can only be a truncated value.
@@ -422,6 +435,31 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(&self.buf[start..self.pos])
+    }
+
+    /// For the value at the reader, when its marker (and, for `str8`
+    /// and `bin8`, its length byte) says how many bytes it takes: those
+    /// bytes and the number of elements a container holds.
+    #[inline]
+    fn fixed_size(&self) -> Option<(usize, u64)> {
+        let m = *self.buf.get(self.pos)?;
+        let len8 = || self.buf.get(self.pos + 1).map(|&n| 2 + usize::from(n));
+        Some(match m {
+            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => (1, 0),
+            0x80..=0x8f => (1, 2 * u64::from(m & 0x0f)),
+            0x90..=0x9f => (1, u64::from(m & 0x0f)),
+            0xa0..=0xbf => (1 + usize::from(m & 0x1f), 0),
+            0xcc | 0xd0 => (2, 0),
+            0xcd | 0xd1 | 0xd4 => (3, 0),
+            0xd5 => (4, 0),
+            0xca | 0xce | 0xd2 => (5, 0),
+            0xd6 => (6, 0),
+            0xcb | 0xcf | 0xd3 => (9, 0),
+            0xd7 => (10, 0),
+            0xd8 => (18, 0),
+            0xc4 | 0xd9 => (len8()?, 0),
+            _ => return None,
+        })
     }
 
     /// Reads one whole value as a tree.
@@ -541,6 +579,26 @@ mod tests {
             let _ = Reader::new(&bytes).skip();
         }
 
+        /// `skip` steps over common markers by size; it must end, and
+        /// fail, exactly where reading token by token does.
+        #[test]
+        fn skip_agrees_with_token_by_token(
+            v in arb_value(),
+            cut in any::<prop::sample::Index>(),
+            noise in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut buf = Vec::new();
+            write_value(&mut buf, &v);
+            let cut_buf = &buf[..cut.index(buf.len() + 1)];
+            for bytes in [&buf[..], cut_buf, &noise[..]] {
+                let mut fast = Reader::new(bytes);
+                let mut slow = Reader::new(bytes);
+                let by_tokens = skip_by_tokens(&mut slow);
+                prop_assert_eq!(fast.skip().map(<[u8]>::len), by_tokens.map(<[u8]>::len));
+                prop_assert_eq!(fast.position(), slow.position());
+            }
+        }
+
         #[test]
         fn ints_use_the_smallest_form(i in any::<i64>()) {
             let mut buf = Vec::new();
@@ -548,6 +606,24 @@ mod tests {
             let got = Reader::new(&buf).value().unwrap();
             prop_assert_eq!(got.as_i64(), Some(i));
         }
+    }
+
+    /// `skip` as it was before its fast path: one token at a time.
+    fn skip_by_tokens<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], DecodeError> {
+        let start = r.position();
+        let mut pending: u64 = 1;
+        while pending > 0 {
+            pending -= 1;
+            match r.any_token()? {
+                Token::Array(n) => pending += n as u64,
+                Token::Map(n) => pending += 2 * n as u64,
+                _ => {}
+            }
+            if pending > r.remaining().len() as u64 {
+                return Err(DecodeError::Truncated(r.buf.len()));
+            }
+        }
+        Ok(&r.buf[start..r.position()])
     }
 
     #[test]
