@@ -46,6 +46,7 @@ impl Drop for Chunk {
         if let Some(hold) = &self.hold {
             hold.release();
         }
+        crate::buffers::give(std::mem::take(&mut self.data));
     }
 }
 

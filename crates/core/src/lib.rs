@@ -6,6 +6,7 @@
 //! wires a [`registry::Registry`] of them into an [`engine::Engine`].
 
 pub mod ack;
+pub mod buffers;
 pub mod chunk;
 pub mod config;
 pub mod engine;

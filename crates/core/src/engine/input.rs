@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::ack::{Checkpoint, ChunkHold, InputHold, Progress, SharedHold};
+use crate::buffers;
 use crate::chunk::{Chunk, CHUNK_SIZE_LIMIT};
 use crate::event::{Event, Events};
 use crate::memory::Account;
@@ -45,6 +46,11 @@ struct OpenChunk {
     /// Holds of records a filter had kept back and that are in this
     /// chunk: their inputs wait for the chunk.
     carried: Vec<InputHold>,
+    /// Room to take when the next chunk of this tag opens: what the last
+    /// one held, and half again for the batch that tips it over the
+    /// limit. A busy tag's chunks then fill one reused buffer instead of
+    /// growing through a dozen fresh ones (see [`crate::buffers`]).
+    expect: usize,
 }
 
 /// What sealing takes out of an open chunk.
@@ -60,6 +66,8 @@ struct Sealing {
 impl OpenChunk {
     /// Takes the events out, leaving the chunk empty for the next ones.
     fn take(&mut self) -> Sealing {
+        let held = self.data.len();
+        self.expect = (held + held / 2).min(2 * CHUNK_SIZE_LIMIT);
         Sealing {
             tag: Arc::clone(&self.tag),
             data: std::mem::take(&mut self.data),
@@ -393,6 +401,7 @@ impl InputContext {
                 first: 0,
                 file: None,
                 carried: Vec::new(),
+                expect: 0,
             };
             open.insert(tag.into(), chunk);
         }
@@ -403,6 +412,9 @@ impl InputContext {
         if chunk.records == 0 {
             chunk.first = seq;
             chunk.file = self.create_file(tag);
+            if chunk.data.capacity() == 0 {
+                chunk.data = buffers::take(chunk.expect.max(data.len()));
+            }
         }
         chunk.data.extend_from_slice(data);
         chunk.records += records;
@@ -432,13 +444,12 @@ impl InputContext {
     /// and at shutdown.
     pub(crate) fn seal_all(&self) {
         let mut open = self.open();
+        // Tags come and go (one per file, per sender): forget the ones idle
+        // since the last tick; the busy ones keep their expected size.
+        open.retain(|_, chunk| chunk.records > 0);
         for chunk in open.values_mut() {
-            if chunk.records > 0 {
-                self.seal(chunk.take());
-            }
+            self.seal(chunk.take());
         }
-        // Tags come and go (one per file, per sender): forget the idle ones.
-        open.clear();
     }
 
     /// Seals the open chunks that may hold appends up to `cp`; chunks

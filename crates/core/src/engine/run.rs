@@ -245,7 +245,8 @@ async fn finish(
     report
 }
 
-/// Seals open chunks every `Flush`.
+/// Seals open chunks every `Flush`, and frees the large buffers kept for
+/// reuse that lay unused since the last tick.
 async fn tick(contexts: Vec<InputContext>, every: Duration) {
     let mut t = interval(every);
     t.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -255,6 +256,7 @@ async fn tick(contexts: Vec<InputContext>, every: Duration) {
         for ctx in &contexts {
             ctx.seal_all();
         }
+        crate::buffers::trim();
     }
 }
 

@@ -84,8 +84,12 @@ impl<S: AsyncRead + Unpin> FrameReader<S> {
     /// Drops the first `n` bytes of [`FrameReader::data`].
     pub fn consume(&mut self, n: usize) {
         self.buf.drain(..n.min(self.buf.len()));
-        // A big frame is gone: give its memory back.
-        if self.buf.capacity() > 2 * self.limits.chunk && self.buf.len() < self.limits.chunk {
+        // Big frames are over: give their memory back. While they keep
+        // coming the room stays, or each would fault in fresh pages.
+        if n < self.limits.chunk
+            && self.buf.capacity() > 2 * self.limits.chunk
+            && self.buf.len() < self.limits.chunk
+        {
             self.buf.shrink_to(self.limits.chunk);
         }
     }

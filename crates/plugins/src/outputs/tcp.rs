@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sluice_core::buffers;
 use sluice_core::config::props::join_props;
 use sluice_core::config::{ConfigError, PluginConfig, PropKind, Property};
 use sluice_core::net::upstream::{Upstream, UPSTREAM_PROPS};
@@ -82,7 +83,7 @@ fn payload<'a>(chunk: &'a Chunk, options: &Options) -> Cow<'a, [u8]> {
     if options.format == Format::Msgpack {
         return Cow::Borrowed(chunk.data());
     }
-    let mut text = Vec::with_capacity(chunk.size() * 2);
+    let mut text = buffers::take(chunk.size() * 2);
     stdout::render(chunk, options, &mut text).log(chunk.tag());
     Cow::Owned(text)
 }
@@ -91,7 +92,11 @@ fn payload<'a>(chunk: &'a Chunk, options: &Options) -> Cow<'a, [u8]> {
 impl Output for Tcp {
     async fn flush(&self, chunk: &Chunk) -> Verdict {
         let payload = payload(chunk, &self.options);
-        super::write_stream(&self.upstream, &payload).await
+        let verdict = super::write_stream(&self.upstream, &payload).await;
+        if let Cow::Owned(text) = payload {
+            buffers::give(text);
+        }
+        verdict
     }
 
     fn connections(&self) -> Option<(u64, u64)> {

@@ -14,7 +14,7 @@ use std::io::Write as _;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use sluice_core::msgpack;
+use sluice_core::{buffers, msgpack};
 use sluice_core::{Chunk, RawEvent};
 
 /// How frames are built, from the plugin's keys.
@@ -78,7 +78,7 @@ pub(crate) fn entries<'a>(chunk: &'a Chunk, options: &FrameOptions) -> Entries<'
             skipped: 0,
         };
     }
-    let mut out = Vec::with_capacity(chunk.size());
+    let mut out = buffers::take(chunk.size());
     let (mut events, mut skipped) = (0, 0);
     for event in chunk.events() {
         match event {

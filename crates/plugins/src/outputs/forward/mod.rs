@@ -26,11 +26,13 @@ mod exchange;
 mod frame;
 mod nodes;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sluice_core::buffers;
 use sluice_core::config::props::join_props;
 use sluice_core::config::{ConfigError, PluginConfig, PropKind, Property};
 use sluice_core::net::upstream::{Connection, Upstream, UpstreamConfig, UPSTREAM_PROPS};
@@ -251,7 +253,11 @@ impl Output for Forward {
         if frame.events == 0 {
             return Verdict::Ok;
         }
-        match self.deliver(&frame, chunk_id.as_deref()).await {
+        let delivered = self.deliver(&frame, chunk_id.as_deref()).await;
+        if let Cow::Owned(entries) = frame.entries {
+            buffers::give(entries);
+        }
+        match delivered {
             Ok(()) => Verdict::Ok,
             Err(e) => Verdict::Retry(e.to_string()),
         }
