@@ -60,27 +60,22 @@ impl FrameScan {
             self.pending = 1;
             self.started = true;
         }
-        while self.pending > 0 {
-            let mut r = Reader::new(&data[self.walked.min(data.len())..]);
-            let token = match r.token() {
-                Ok(token) => token,
-                Err(DecodeError::Truncated(_)) => return Ok(None),
-                Err(e) => {
-                    *self = FrameScan::default();
-                    return Err(e);
-                }
-            };
-            self.walked += r.position();
-            self.pending -= 1;
-            match token {
-                Token::Array(n) => self.pending += u64::from(n),
-                Token::Map(n) => self.pending += 2 * u64::from(n),
-                _ => {}
+        let mut r = Reader::new(&data[self.walked.min(data.len())..]);
+        match r.walk(&mut self.pending) {
+            Ok(()) => {
+                let len = self.walked + r.position();
+                *self = FrameScan::default();
+                Ok(Some(len))
+            }
+            Err(DecodeError::Truncated(_)) => {
+                self.walked += r.position();
+                Ok(None)
+            }
+            Err(e) => {
+                *self = FrameScan::default();
+                Err(e)
             }
         }
-        let len = self.walked;
-        *self = FrameScan::default();
-        Ok(Some(len))
     }
 }
 
@@ -231,19 +226,23 @@ pub(crate) fn reframe(bytes: &[u8], out: &mut Vec<u8>) -> Result<Counts, DecodeE
     let mut counts = Counts::default();
     let mut r = Reader::new(bytes);
     while !r.is_empty() {
-        let entry = match r.skip() {
-            Ok(entry) => entry,
-            Err(e) => {
-                out.truncate(mark);
-                return Err(e);
-            }
-        };
-        match RawEvent::read(&mut Reader::new(entry)) {
+        // One walk per well-formed entry: reading the event finds its
+        // end. Only an entry that fails is walked again, to step over it
+        // whole or to find that the bytes stop being MessagePack.
+        let mut entry = r.clone();
+        match RawEvent::read(&mut entry) {
             Ok(event) => {
                 write_event(out, &event);
                 counts.events += 1;
+                r = entry;
             }
-            Err(_) => counts.rejected += 1,
+            Err(_) => match r.skip() {
+                Ok(_) => counts.rejected += 1,
+                Err(e) => {
+                    out.truncate(mark);
+                    return Err(e);
+                }
+            },
         }
     }
     Ok(counts)
