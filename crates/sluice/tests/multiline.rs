@@ -117,6 +117,67 @@ fn a_multiline_parser_from_a_parsers_file_joins_its_lines() {
     );
 }
 
+/// A multiline parser with a `parser` of its own, used from the filter:
+/// each record's content is parsed first (here CRI-like lines with their
+/// own time), the parsed records are joined, and a record the parser does
+/// not match passes as it came.
+#[test]
+fn the_filter_parses_record_content_with_the_multiline_parsers_parser() {
+    let dir = temp_dir("ml-parser");
+    write_file(
+        &dir,
+        "parsers.conf",
+        r#"[PARSER]
+    Name        crilike
+    Format      regex
+    Regex       ^(?<time>[^ ]+) (?<stream>stdout|stderr) (?<logtag>[^ ]*) (?<log>.*)$
+    Time_Key    time
+    Time_Format %Y-%m-%dT%H:%M:%S.%L%z
+
+[MULTILINE_PARSER]
+    name          crijava
+    type          regex
+    parser        crilike
+    key_content   log
+    flush_timeout 1000
+    rule  "start_state"  "/^Exception/"  "cont"
+    rule  "cont"         "/^\s+at /"     "cont"
+"#,
+    );
+    let conf = write_file(
+        &dir,
+        "main.conf",
+        "[SERVICE]\n    Flush 0.2\n    Parsers_File parsers.conf\n\
+         [INPUT]\n    Name stdin\n    Tag app\n\
+         [FILTER]\n    Name multiline\n    Match app\n    multiline.key_content log\n    multiline.parser crijava\n\
+         [OUTPUT]\n    Name stdout\n    Match *\n    Format json_lines\n    json_date_format iso8601\n",
+    );
+    let input = "\
+2024-03-01T10:00:00.250+0000 stdout F Exception in thread \"main\" boom
+2024-03-01T10:00:00.251+0000 stdout F     at com.example.App.run(App.java:10)
+2024-03-01T10:00:00.252+0000 stdout F     at com.example.App.main(App.java:3)
+2024-03-01T10:00:01.000+0000 stdout F done
+not a cri line
+";
+    let out = run(&["-c", conf.to_str().unwrap()], input.as_bytes(), T);
+    assert!(out.status.success(), "{}", out.stderr);
+    let records = out.json_lines();
+    assert_eq!(
+        logs(&records),
+        [
+            "Exception in thread \"main\" boom\n    at com.example.App.run(App.java:10)\n    \
+             at com.example.App.main(App.java:3)",
+            "done",
+            "not a cri line"
+        ]
+    );
+    assert_eq!(records[0]["stream"], "stdout");
+    assert_eq!(records[0]["date"], "2024-03-01T10:00:00.250000Z");
+    assert_eq!(records[1]["stream"], "stdout");
+    assert_eq!(records[1]["date"], "2024-03-01T10:00:01.000000Z");
+    assert!(records[2].get("stream").is_none(), "{}", records[2]);
+}
+
 #[test]
 fn a_yaml_multiline_parser_with_rules_joins_its_lines() {
     let dir = temp_dir("ml-yaml");

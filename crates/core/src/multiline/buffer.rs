@@ -234,10 +234,19 @@ impl MultilineBuffer {
 
     fn parse(&mut self, p: usize, incoming: Incoming<'_>) -> Option<Event> {
         let (line, time) = match incoming {
-            // TODO: apply the multiline parser's own `parser` to a
-            // record's content field too, because Fluent Bit's filter
-            // does; records are taken as they are for now.
-            Incoming::Record(event) => return Some(event.clone()),
+            // A record is taken as it is, unless the multiline parser has
+            // a `parser` of its own: then, as in Fluent Bit's filter, the
+            // record's content is parsed like a line, and what it parses
+            // into (with its time, if it has one) stands for the record;
+            // content that does not match (or is missing) is not this
+            // multiline parser's.
+            Incoming::Record(event) => {
+                if self.parsers[p].parser.is_none() {
+                    return Some(event.clone());
+                }
+                let key = self.content_key(p).to_owned();
+                (content(event, &key)?.as_bytes(), event.time)
+            }
             Incoming::Line(line, time) => (line, time),
         };
         let Some(parser) = self.parsers[p].parser.clone() else {
