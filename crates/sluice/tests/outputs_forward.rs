@@ -450,43 +450,31 @@ fn upstream_nodes_use_their_own_keys_and_tls_and_fail_over_when_one_is_killed() 
 #[test]
 fn a_bad_node_setting_stops_the_start_naming_the_upstream_file_line_and_key() {
     let dir = temp_dir("fwd-node-bad");
-    let nodes = write_file(
-        &dir,
-        "upstream.conf",
-        "[UPSTREAM]\n    name u\n[NODE]\n    host 127.0.0.1\n    tls on\n    \
-         tls.ca_file /nonexistent/ca.pem\n",
-    );
-    let upstream = format!("upstream={}", nodes.display());
-    let out = common::run(
-        &["-i", "dummy", "-o", "forward", "-p", &upstream, "--dry-run"],
-        b"",
-        T,
-    );
-    assert!(!out.status.success());
-    assert!(
-        out.stderr.contains("upstream.conf:6: key 'tls.ca_file'"),
-        "{}",
-        out.stderr
-    );
-
-    let nodes = write_file(
-        &dir,
-        "unknown.conf",
-        "[NODE]\n    host 127.0.0.1\n    retry_limit 3\n",
-    );
-    let upstream = format!("upstream={}", nodes.display());
-    let out = common::run(
-        &["-i", "dummy", "-o", "forward", "-p", &upstream, "--dry-run"],
-        b"",
-        T,
-    );
-    assert!(!out.status.success());
-    assert!(
-        out.stderr
-            .contains("unknown.conf:3: unknown node key 'retry_limit'"),
-        "{}",
-        out.stderr
-    );
+    // Each upstream file, and what the refused dry run must say of it.
+    let cases = [
+        (
+            "upstream.conf",
+            "[UPSTREAM]\n    name u\n[NODE]\n    host 127.0.0.1\n    tls on\n    \
+             tls.ca_file /nonexistent/ca.pem\n",
+            "upstream.conf:6: key 'tls.ca_file'",
+        ),
+        (
+            "unknown.conf",
+            "[NODE]\n    host 127.0.0.1\n    retry_limit 3\n",
+            "unknown.conf:3: unknown node key 'retry_limit'",
+        ),
+    ];
+    for (name, text, says) in cases {
+        let nodes = write_file(&dir, name, text);
+        let upstream = format!("upstream={}", nodes.display());
+        let out = common::run(
+            &["-i", "dummy", "-o", "forward", "-p", &upstream, "--dry-run"],
+            b"",
+            T,
+        );
+        assert!(!out.status.success());
+        assert!(out.stderr.contains(says), "{}", out.stderr);
+    }
 }
 
 #[test]

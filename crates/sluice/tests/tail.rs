@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{eventually, read_json_file, spawn, temp_dir, wait, Run};
+use common::{append, eventually, read_json_file, spawn, temp_dir, wait, Run};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(15);
@@ -93,15 +93,6 @@ fn start_tail(path: &Path, props: &[&str]) -> Run {
 /// Gives sluice time to find its files at start.
 fn settle() {
     std::thread::sleep(Duration::from_millis(800));
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{eventually, Run};
+use common::{append, eventually, Run};
 
 /// Generous: these tests prove that lines arrive at all before an
 /// hour-long refresh, not how fast.
@@ -44,15 +44,6 @@ fn logs(run: &Run) -> Vec<String> {
 fn wait_for_logs(run: &Run, want: &[&str]) {
     eventually(T, || logs(run).len() >= want.len());
     assert_eq!(logs(run), want);
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
 }
 
 #[test]

@@ -36,6 +36,17 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Appends `text` to the file at `path`, creating it when missing, as a
+/// program writing its log does.
+pub fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .expect("open test file for appending");
+    f.write_all(text.as_bytes()).expect("append to test file");
+}
+
 /// What a finished run left behind.
 #[derive(Debug)]
 pub struct Output {

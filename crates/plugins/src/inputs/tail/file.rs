@@ -266,6 +266,13 @@ impl TailedFile {
     pub fn frame(&mut self, enc: &mut RecordEncoder) -> Commit {
         let base = self.read_offset - self.pending.len() as u64;
         let framed = enc.frame(&self.pending, base, &mut self.skipping, &self.path_text);
+        self.commit_framed(base, framed)
+    }
+
+    /// Drops the `framed` bytes of lines just encoded from the front of
+    /// the read buffer, which began at file offset `base`, and returns the
+    /// offset and fingerprint after them.
+    fn commit_framed(&mut self, base: u64, framed: usize) -> Commit {
         extend_tail(&mut self.framed_tail, &self.pending[..framed]);
         self.pending.drain(..framed);
         let offset = base + framed as u64;
@@ -315,14 +322,7 @@ impl TailedFile {
         enc.absorb_counts(&mut other);
         *twin = Some(other);
         self.pending = Arc::try_unwrap(read).unwrap_or_else(|read| read.to_vec());
-        extend_tail(&mut self.framed_tail, &self.pending[..whole]);
-        self.pending.drain(..whole);
-        let offset = base + whole as u64;
-        let head = &self.head[..self.head.len().min(offset as usize)];
-        Commit {
-            offset,
-            fingerprint: fingerprint_parts(head, &self.framed_tail),
-        }
+        self.commit_framed(base, whole)
     }
 
     /// Encodes the partial last line as a whole one, for a file that is
