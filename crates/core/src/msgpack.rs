@@ -76,6 +76,7 @@ pub fn write_f64(buf: &mut Vec<u8>, f: f64) {
     buf.extend_from_slice(&f.to_be_bytes());
 }
 
+#[inline]
 pub fn write_str_header(buf: &mut Vec<u8>, len: usize) {
     if len < 32 {
         buf.push(0xa0 | len as u8);
@@ -96,6 +97,7 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
 
 /// Writes bytes as a MessagePack string; used when the bytes come from a
 /// source that promises text but may not deliver valid UTF-8.
+#[inline]
 pub fn write_str_bytes(buf: &mut Vec<u8>, s: &[u8]) {
     write_str_header(buf, s.len());
     buf.extend_from_slice(s);

@@ -170,6 +170,25 @@ impl Reader<'_, '_> {
     /// escapes is checked and copied straight from the input.
     fn string(&mut self) -> Result<(), JsonError> {
         let start = self.at;
+        // Most strings are short printable ASCII ending at a quote: settle
+        // them here, before the checks that other text needs.
+        let rest = &self.json[start..];
+        let ascii = ascii_run(rest);
+        if rest.get(ascii) == Some(&b'"') {
+            if ascii <= SHORT && rest.len() >= SHORT {
+                // A fixed-size copy is a few moves where one of any
+                // length is a library call; the bytes past the string
+                // are cut off again.
+                msgpack::write_str_header(self.out, ascii);
+                let end = self.out.len() + ascii;
+                self.out.extend_from_slice(&rest[..SHORT]);
+                self.out.truncate(end);
+            } else {
+                msgpack::write_str_bytes(self.out, &rest[..ascii]);
+            }
+            self.at = start + ascii + 1;
+            return Ok(());
+        }
         let end = self.plain_run(start)?;
         if self.json[end] == b'"' {
             msgpack::write_str_bytes(self.out, &self.json[start..end]);
@@ -375,10 +394,14 @@ impl Reader<'_, '_> {
     }
 }
 
+/// Strings up to this long are copied as a block of this size.
+const SHORT: usize = 16;
+
 /// The length of the printable ASCII at the front of `text`: up to the
 /// first quote, backslash, control character or non-ASCII byte. Most
 /// keys and values are short ASCII, so this reads eight bytes at a time
 /// and settles the common string in a few steps.
+#[inline]
 fn ascii_run(text: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -446,6 +469,30 @@ fn patch_header(out: &mut Vec<u8>, at: usize, n: usize, kind: Markers) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_of_every_short_length_keep_their_bytes_and_what_follows() {
+        use crate::msgpack::Reader as Msgpack;
+        use crate::value::Value;
+        for len in 0..24 {
+            let text = "abcdefghijklmnopqrstuvwx"[..len].to_owned();
+            // At the end of the input, where fewer than SHORT bytes
+            // follow, and in the middle of it.
+            for json in [
+                format!(r#"{{"k":"{text}"}}"#),
+                format!(r#"{{"k":"{text}","after":"more text follows"}}"#),
+            ] {
+                let mut out = vec![0xff];
+                transcode(json.as_bytes(), &mut out).unwrap();
+                let mut r = Msgpack::new(&out[1..]);
+                let Value::Map(map) = r.value().unwrap() else {
+                    panic!("{json}: not a map");
+                };
+                assert_eq!(map.get("k"), Some(&Value::Str(text.clone())), "{json}");
+                assert!(r.is_empty(), "{json}: bytes left over");
+            }
+        }
+    }
 
     #[test]
     fn ascii_run_stops_at_the_first_byte_that_needs_a_look() {
