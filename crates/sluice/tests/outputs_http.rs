@@ -363,7 +363,9 @@ fn a_bad_output_setting_stops_the_start_naming_file_line_and_key() {
 fn plain_http_goes_through_http_proxy_unless_no_proxy_names_the_host() {
     let proxy = HttpSink::ok();
     let direct = HttpSink::ok();
-    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    // With credentials, percent-encoded as URLs have them: they go to the
+    // proxy as Proxy-Authorization, and never to the direct destination.
+    let proxy_url = format!("http://log%40ops:s%3Acret@127.0.0.1:{}", proxy.port);
     let sluice = Pipeline::start_with_env(
         &format!(
             "    Name http\n    Host logs.example\n    Port 8080\n    Uri /in\n    \
@@ -379,7 +381,13 @@ fn plain_http_goes_through_http_proxy_unless_no_proxy_names_the_host() {
     assert_eq!(proxied.len(), 1, "{}", out.stderr);
     assert_eq!(proxied[0].path, "http://logs.example:8080/in");
     assert_eq!(proxied[0].header("host"), Some("logs.example:8080"));
+    // base64 of "log@ops:s:cret"
+    assert_eq!(
+        proxied[0].header("proxy-authorization"),
+        Some("Basic bG9nQG9wczpzOmNyZXQ=")
+    );
     assert_eq!(ids(&proxied[0].text()), [0]);
     assert_eq!(straight.len(), 1, "NO_PROXY hosts are reached directly");
     assert_eq!(straight[0].path, "/");
+    assert_eq!(straight[0].header("proxy-authorization"), None);
 }

@@ -23,7 +23,7 @@ pub(crate) struct Destination {
     pub port: u16,
     pub connect_timeout: Duration,
     /// The HTTP proxy to connect to instead (plain HTTP only).
-    pub proxy: Option<(String, u16)>,
+    pub proxy: Option<super::proxy::Proxy>,
     /// The TLS settings and the name to present and verify, with `tls on`.
     /// The settings offer `h2` by ALPN unless `http2` is off.
     pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
@@ -55,7 +55,7 @@ pub(crate) async fn open(dest: &Destination) -> Result<ClientStream, HttpError> 
 
 async fn connect_any(dest: &Destination) -> Result<TcpStream, HttpError> {
     let (host, port) = match &dest.proxy {
-        Some((host, port)) => (host.as_str(), *port),
+        Some(proxy) => (proxy.host.as_str(), proxy.port),
         None => (dest.host.as_str(), dest.port),
     };
     let addrs = tokio::net::lookup_host((host, port))

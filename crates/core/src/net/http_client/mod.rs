@@ -330,6 +330,14 @@ impl HttpClient {
         let headers = req.headers_mut();
         if version == Version::Http1 {
             headers.insert(hyper::header::HOST, self.authority.clone());
+            let credentials = self
+                .dest
+                .proxy
+                .as_ref()
+                .and_then(|p| p.authorization.clone());
+            if let Some(credentials) = credentials {
+                headers.insert(hyper::header::PROXY_AUTHORIZATION, credentials);
+            }
         }
         headers.insert(
             hyper::header::USER_AGENT,
