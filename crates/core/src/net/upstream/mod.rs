@@ -287,25 +287,29 @@ impl Upstream {
         Ok(self.wrap(stream, 0, false, permit))
     }
 
-    /// Closes every pooled connection in order: TLS close_notify and FIN,
-    /// then what the server still sends is read and dropped until it
-    /// closes too (at most a second). Closing with unread bytes would
-    /// make the kernel reset the connection, and a reset makes the
-    /// server throw away what it had received but not yet read.
+    /// Closes every pooled connection, all at once: TLS close_notify and
+    /// FIN, then what the server still sends is read and dropped until it
+    /// closes too (at most a second, for all of them together). Closing
+    /// with unread bytes would make the kernel reset the connection, and a
+    /// reset makes the server throw away what it had received but not yet
+    /// read.
     pub async fn close_idle(&self) {
         let idle: Vec<Idle> = {
             let mut pool = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             pool.drain(..).collect()
         };
-        // TODO: close them concurrently, because one after another a pool
-        // of silent servers can hold the exit for a second each.
+        let mut closing = tokio::task::JoinSet::new();
         for mut conn in idle {
-            let closing = async {
-                let _ = conn.stream.shutdown().await;
-                let mut sink = [0u8; 4096];
-                while matches!(conn.stream.read(&mut sink).await, Ok(n) if n > 0) {}
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;
+            closing.spawn(async move {
+                let drain = async {
+                    let _ = conn.stream.shutdown().await;
+                    let mut sink = [0u8; 4096];
+                    while matches!(conn.stream.read(&mut sink).await, Ok(n) if n > 0) {}
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+            });
+        }
+        while closing.join_next().await.is_some() {
             self.counts.closed(1);
         }
     }
@@ -399,6 +403,44 @@ mod tests {
         drop(c);
         let c = up.connection().await.unwrap();
         assert!(!c.is_reused());
+    }
+
+    /// Servers that never close their side hold each connection's close
+    /// for its whole second: the pool waits out those seconds together.
+    #[tokio::test]
+    async fn idle_connections_to_silent_servers_close_together() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                held.push(socket);
+            }
+        });
+        let up = Upstream::new(config(&[], port));
+        let conns: Vec<Connection> = open_connections(&up, 4).await;
+        drop(conns);
+        assert_eq!(up.counts().get(), (4, 0));
+        // From here no real waiting: the clock jumps to each timeout.
+        tokio::time::pause();
+        let start = tokio::time::Instant::now();
+        up.close_idle().await;
+        let waited = start.elapsed();
+        assert!(
+            waited < Duration::from_secs(2),
+            "{waited:?} for 4 connections"
+        );
+        assert_eq!(up.counts().get(), (0, 0));
+        server.abort();
+    }
+
+    async fn open_connections(up: &Upstream, n: usize) -> Vec<Connection> {
+        let mut conns = Vec::new();
+        for _ in 0..n {
+            conns.push(up.connection().await.unwrap());
+        }
+        conns
     }
 
     #[tokio::test]
