@@ -251,11 +251,11 @@ pub fn write_i64(out: &mut Vec<u8>, i: i64) {
 /// tenth of the instructions.
 fn write_few_decimals(out: &mut Vec<u8>, f: f64) -> bool {
     const SCALES: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
+    let size = f.abs();
     // Below 2^53 / 1000 every scaled value is an exact integer in f64.
-    if f.abs() >= 9e12 {
+    if size >= 9e12 {
         return false;
     }
-    let size = f.abs();
     for (decimals, scale) in SCALES.into_iter().enumerate() {
         // Rounded by the cast, which is one instruction where `round`
         // is a library call on baseline x86-64.

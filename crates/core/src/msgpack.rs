@@ -541,8 +541,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// [`MARKER_SIZES`] for a marker whose value's size needs more than the
-/// marker: lengths above 8 bits, `nil`-free reserved `0xc1`.
+/// [`MARKER_SIZES`] for a marker that does not say its value's size by
+/// itself: lengths of 16 or 32 bits, and the reserved `0xc1`.
 const NOT_FIXED: u8 = 0;
 /// [`MARKER_SIZES`] for `str8` and `bin8`: two bytes and the length byte.
 const LEN8: u8 = u8::MAX;

@@ -8,6 +8,7 @@
 mod common;
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{connect, free_port, run, temp_dir, write_file, Run};
@@ -81,6 +82,23 @@ fn the_filter_joins_java_python_and_go_traces_from_stdin() {
     );
 }
 
+/// `main.conf` in `dir`: stdin lines (tagged `app`) through the multiline
+/// filter with `ml_parser` on `log`, printed as JSON lines with `output`'s
+/// extra keys; the parsers come from `parsers.conf` beside it.
+fn stdin_filter_conf(dir: &Path, ml_parser: &str, output: &str) -> PathBuf {
+    write_file(
+        dir,
+        "main.conf",
+        &format!(
+            "[SERVICE]\n    Flush 0.2\n    Parsers_File parsers.conf\n\
+             [INPUT]\n    Name stdin\n    Tag app\n\
+             [FILTER]\n    Name multiline\n    Match app\n    multiline.key_content log\n    \
+             multiline.parser {ml_parser}\n\
+             [OUTPUT]\n    Name stdout\n    Match *\n    Format json_lines\n{output}"
+        ),
+    )
+}
+
 #[test]
 fn a_multiline_parser_from_a_parsers_file_joins_its_lines() {
     let dir = temp_dir("ml-custom");
@@ -95,14 +113,7 @@ fn a_multiline_parser_from_a_parsers_file_joins_its_lines() {
     rule  "detail"       "/^\s+\S/"                               "detail"
 "#,
     );
-    let conf = write_file(
-        &dir,
-        "main.conf",
-        "[SERVICE]\n    Flush 0.2\n    Parsers_File parsers.conf\n\
-         [INPUT]\n    Name stdin\n    Tag app\n\
-         [FILTER]\n    Name multiline\n    Match app\n    multiline.key_content log\n    multiline.parser dated\n\
-         [OUTPUT]\n    Name stdout\n    Match *\n    Format json_lines\n",
-    );
+    let conf = stdin_filter_conf(&dir, "dated", "");
     let input =
         "Dec 14 06:41:08 request failed\n  user=42\n  path=/x\nDec 14 06:41:09 ok\nloose line\n";
     let out = run(&["-c", conf.to_str().unwrap()], input.as_bytes(), T);
@@ -144,14 +155,7 @@ fn the_filter_parses_record_content_with_the_multiline_parsers_parser() {
     rule  "cont"         "/^\s+at /"     "cont"
 "#,
     );
-    let conf = write_file(
-        &dir,
-        "main.conf",
-        "[SERVICE]\n    Flush 0.2\n    Parsers_File parsers.conf\n\
-         [INPUT]\n    Name stdin\n    Tag app\n\
-         [FILTER]\n    Name multiline\n    Match app\n    multiline.key_content log\n    multiline.parser crijava\n\
-         [OUTPUT]\n    Name stdout\n    Match *\n    Format json_lines\n    json_date_format iso8601\n",
-    );
+    let conf = stdin_filter_conf(&dir, "crijava", "    json_date_format iso8601\n");
     let input = "\
 2024-03-01T10:00:00.250+0000 stdout F Exception in thread \"main\" boom
 2024-03-01T10:00:00.251+0000 stdout F     at com.example.App.run(App.java:10)

@@ -170,39 +170,35 @@ impl Reader<'_, '_> {
     /// escapes is checked and copied straight from the input.
     fn string(&mut self) -> Result<(), JsonError> {
         let start = self.at;
-        // Most strings are short printable ASCII ending at a quote: settle
-        // them here, before the checks that other text needs.
         let rest = &self.json[start..];
         let ascii = ascii_run(rest);
-        if rest.get(ascii) == Some(&b'"') {
-            if ascii <= SHORT && rest.len() >= SHORT {
-                // A fixed-size copy is a few moves where one of any
-                // length is a library call; the bytes past the string
-                // are cut off again.
-                msgpack::write_str_header(self.out, ascii);
-                let end = self.out.len() + ascii;
-                self.out.extend_from_slice(&rest[..SHORT]);
-                self.out.truncate(end);
-            } else {
-                msgpack::write_str_bytes(self.out, &rest[..ascii]);
+        // Most strings are printable ASCII up to their quote: those skip
+        // the checks that other text needs.
+        let end = if rest.get(ascii) == Some(&b'"') {
+            start + ascii
+        } else {
+            let end = self.plain_run(start, ascii)?;
+            if self.json[end] == b'\\' {
+                return self.escaped_string(start, end);
             }
-            self.at = start + ascii + 1;
-            return Ok(());
-        }
-        let end = self.plain_run(start)?;
-        if self.json[end] == b'"' {
-            msgpack::write_str_bytes(self.out, &self.json[start..end]);
-            self.at = end + 1;
-            return Ok(());
-        }
+            end
+        };
+        write_str_at(self.out, rest, end - start);
+        self.at = end + 1;
+        Ok(())
+    }
+
+    /// Reads the rest of a string from `start` whose first escape is at
+    /// `backslash`, unescaping it into the scratch text.
+    fn escaped_string(&mut self, start: usize, backslash: usize) -> Result<(), JsonError> {
         self.scratch.clear();
-        self.scratch.extend_from_slice(&self.json[start..end]);
-        self.at = end;
+        self.scratch.extend_from_slice(&self.json[start..backslash]);
+        self.at = backslash;
         loop {
             // At a backslash.
             self.escape()?;
             let run = self.at;
-            let end = self.plain_run(run)?;
+            let end = self.plain_run(run, ascii_run(&self.json[run..]))?;
             self.scratch.extend_from_slice(&self.json[run..end]);
             self.at = end;
             if self.json[end] == b'"' {
@@ -215,12 +211,12 @@ impl Reader<'_, '_> {
     }
 
     /// Finds the quote or backslash that ends the run of plain text at
-    /// `from`, after checking the run: no control characters, valid
-    /// UTF-8. A multi-byte character never holds a quote or backslash
-    /// byte, so checking runs one at a time checks the whole string.
-    fn plain_run(&mut self, from: usize) -> Result<usize, JsonError> {
+    /// `from`, whose first `ascii` bytes [`ascii_run`] found, after
+    /// checking the run: no control characters, valid UTF-8. A multi-byte
+    /// character never holds a quote or backslash byte, so checking runs
+    /// one at a time checks the whole string.
+    fn plain_run(&mut self, from: usize, ascii: usize) -> Result<usize, JsonError> {
         let rest = &self.json[from..];
-        let ascii = ascii_run(rest);
         match rest.get(ascii) {
             Some(b'"' | b'\\') => return Ok(from + ascii),
             Some(&b) if b < 0x20 => {
@@ -396,6 +392,22 @@ impl Reader<'_, '_> {
 
 /// Strings up to this long are copied as a block of this size.
 const SHORT: usize = 16;
+
+/// Writes the first `len` bytes of `text` as a MessagePack string. When
+/// they are few and `text` goes on past them, a fixed-size block is
+/// copied and cut back: a few moves, where a copy of any length is a
+/// library call.
+#[inline]
+fn write_str_at(out: &mut Vec<u8>, text: &[u8], len: usize) {
+    if len <= SHORT && text.len() >= SHORT {
+        msgpack::write_str_header(out, len);
+        let end = out.len() + len;
+        out.extend_from_slice(&text[..SHORT]);
+        out.truncate(end);
+    } else {
+        msgpack::write_str_bytes(out, &text[..len]);
+    }
+}
 
 /// The length of the printable ASCII at the front of `text`: up to the
 /// first quote, backslash, control character or non-ASCII byte. Most

@@ -244,8 +244,7 @@ impl MultilineBuffer {
                 if self.parsers[p].parser.is_none() {
                     return Some(event.clone());
                 }
-                let key = self.content_key(p).to_owned();
-                (content(event, &key)?.as_bytes(), event.time)
+                (content(event, self.content_key(p))?.as_bytes(), event.time)
             }
             Incoming::Line(line, time) => (line, time),
         };

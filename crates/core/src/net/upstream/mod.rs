@@ -419,7 +419,10 @@ mod tests {
             }
         });
         let up = Upstream::new(config(&[], port));
-        let conns: Vec<Connection> = open_connections(&up, 4).await;
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            conns.push(up.connection().await.unwrap());
+        }
         drop(conns);
         assert_eq!(up.counts().get(), (4, 0));
         // From here no real waiting: the clock jumps to each timeout.
@@ -433,14 +436,6 @@ mod tests {
         );
         assert_eq!(up.counts().get(), (0, 0));
         server.abort();
-    }
-
-    async fn open_connections(up: &Upstream, n: usize) -> Vec<Connection> {
-        let mut conns = Vec::new();
-        for _ in 0..n {
-            conns.push(up.connection().await.unwrap());
-        }
-        conns
     }
 
     #[tokio::test]
