@@ -3,9 +3,12 @@
 //!
 //! `[MULTILINE_PARSER]` sections (inline, from `parsers_file`, `-R` or
 //! YAML `multiline_parsers:`) and the registry's built-in ones (`docker`,
-//! `cri`, `go`, `python`, `java`, `ruby`) are built once into
-//! [`MultilineParsers`] when the engine is built, so `--dry-run` checks
-//! their rules. Options: `name`, `type` (`regex`, the default;
+//! `cri`, `go`, `python`, `java`, `ruby`) make up [`MultilineParsers`]
+//! when the engine is built. The configuration's own are compiled then,
+//! so `--dry-run` checks their rules; a built-in one is compiled when a
+//! plugin first names it (their Unicode classes cost about a megabyte of
+//! heap and some milliseconds to compile, which most configurations never
+//! need). Options: `name`, `type` (`regex`, the default;
 //! `endswith`; `equal`; `partial`), `rule` (regex: `"state" "/regex/"
 //! "next_state"`, repeatable), `match_string` and `negate` (endswith,
 //! equal), `partial_key`/`partial_value` (partial; default `_p` and `P`),
@@ -25,7 +28,7 @@
 pub mod buffer;
 pub mod rules;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::{ConfigError, Entry, PluginConfig, PropKind, Property, Section};
@@ -190,12 +193,25 @@ fn unescape(text: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct MultilineParsers {
     by_name: Vec<Arc<MultilineParser>>,
+    /// Built-in parsers the configuration does not redefine, each
+    /// compiled when first named.
+    builtin: Vec<Arc<Builtin>>,
+    /// The `[PARSER]`s a built-in one may name, for building it later.
+    parsers: Parsers,
+}
+
+/// A built-in multiline parser's section and, once named, the parser.
+#[derive(Debug)]
+struct Builtin {
+    name: String,
+    section: Section,
+    built: Mutex<Option<Arc<MultilineParser>>>,
 }
 
 impl MultilineParsers {
-    /// Builds the configuration's sections, then the built-in ones whose
-    /// names they do not define. A name defined twice keeps its first
-    /// definition, with a warning.
+    /// Builds the configuration's sections and keeps the built-in ones
+    /// whose names they do not define. A name defined twice keeps its
+    /// first definition, with a warning.
     ///
     /// # Errors
     /// The first bad section, naming its file, line and key.
@@ -204,7 +220,10 @@ impl MultilineParsers {
         builtin: &[Section],
         parsers: &Parsers,
     ) -> Result<Self, ConfigError> {
-        let mut set = MultilineParsers::default();
+        let mut set = MultilineParsers {
+            parsers: parsers.clone(),
+            ..MultilineParsers::default()
+        };
         for section in sections {
             let parser = MultilineParser::build(section, parsers)?;
             if set.get(&parser.name).is_some() {
@@ -215,10 +234,15 @@ impl MultilineParsers {
             set.by_name.push(Arc::new(parser));
         }
         for section in builtin {
-            let defined = section.name().is_some_and(|n| set.get(n.trim()).is_some());
-            if !defined {
-                set.by_name
-                    .push(Arc::new(MultilineParser::build(section, parsers)?));
+            let Some(name) = section.name().map(str::trim) else {
+                continue;
+            };
+            if set.by_name.iter().all(|p| p.name != name) {
+                set.builtin.push(Arc::new(Builtin {
+                    name: name.to_owned(),
+                    section: section.clone(),
+                    built: Mutex::new(None),
+                }));
             }
         }
         Ok(set)
@@ -226,7 +250,25 @@ impl MultilineParsers {
 
     /// The parser called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<MultilineParser>> {
-        self.by_name.iter().find(|p| p.name == name).cloned()
+        self.find(name).and_then(Result::ok)
+    }
+
+    /// The parser called `name`, a built-in one compiled on first use.
+    fn find(&self, name: &str) -> Option<Result<Arc<MultilineParser>, ConfigError>> {
+        if let Some(parser) = self.by_name.iter().find(|p| p.name == name) {
+            return Some(Ok(Arc::clone(parser)));
+        }
+        let builtin = self.builtin.iter().find(|b| b.name == name)?;
+        let mut built = builtin.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(parser) = built.as_ref() {
+            return Some(Ok(Arc::clone(parser)));
+        }
+        let parser = match MultilineParser::build(&builtin.section, &self.parsers) {
+            Ok(p) => Arc::new(p),
+            Err(e) => return Some(Err(e)),
+        };
+        *built = Some(Arc::clone(&parser));
+        Some(Ok(parser))
     }
 
     /// The parsers an entry names, as a comma-separated list.
@@ -247,19 +289,20 @@ impl MultilineParsers {
         }
         names
             .into_iter()
-            .map(|n| {
-                self.get(n)
-                    .ok_or_else(|| error(format!("unknown multiline parser '{n}'")))
+            .map(|n| match self.find(n) {
+                Some(found) => found,
+                None => Err(error(format!("unknown multiline parser '{n}'"))),
             })
             .collect()
     }
 
+    /// How many parsers there are, built-in ones included.
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.by_name.len() + self.builtin.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+        self.len() == 0
     }
 }
 
