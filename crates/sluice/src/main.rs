@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod help;
 mod logging;
+mod pages;
 mod supervise;
 mod top;
 
@@ -117,6 +118,10 @@ fn run(args: RunArgs, argv: Vec<String>, registry: sluice_core::registry::Regist
         }
         let reload = hot_reload.then_some(reload_tx);
         tokio::spawn(watch_signals(shutdown, reload));
+        tokio::spawn(async {
+            tokio::time::sleep(pages::START_UP).await;
+            pages::release_start_up();
+        });
         Ok(supervisor.run(engine).await)
     });
     let report = match report {

@@ -1,0 +1,119 @@
+//! Gives back the pages of start-up code once the pipeline runs.
+//!
+//! When a process touches a page of a file mapping, Linux maps up to
+//! 64 KiB of neighbouring pages with it ("fault-around"), so the start-up
+//! work (reading the configuration, compiling parsers, building plugins)
+//! leaves about 5 MiB of sluice's 8.7 MiB of code and 2 MiB of the shared
+//! libraries mapped, while the running pipeline uses a fraction of it.
+//! A few seconds after start the process unmaps its read-only file pages;
+//! they stay in the page cache, shared, and what the pipeline runs comes
+//! back by minor faults. Together with trimming the heap, idle RSS goes
+//! from about 10.7 MiB to 4.8 MiB when the binary was read from disk, and
+//! to about 6.3 MiB when it was just written (the page cache then holds it
+//! in large folios, and each fault maps more of it).
+
+use std::time::Duration;
+
+/// How long after start the start-up pages are given back.
+pub const START_UP: Duration = Duration::from_secs(3);
+
+/// Unmaps this process's pages of read-only file mappings (code, read-only
+/// data, shared libraries), keeping them in the page cache: a page the
+/// process touches again is mapped back by a minor fault. Called once
+/// start-up is over, it leaves resident only the code the running
+/// pipeline uses. A mapping that holds private copies (relocated data
+/// made read-only after start) is left alone, since unmapping a copy
+/// would bring the file's original bytes back.
+pub fn release_start_up() {
+    release_read_only_pages();
+    trim_heap();
+}
+
+/// Gives the heap's free pages back to the kernel. glibc only shrinks the
+/// top of its heap by itself, so the megabyte of compile buffers and
+/// configuration trees that start-up freed would stay resident.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers; it walks the allocator's own
+    // free lists under the allocator's locks.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Unmaps the pages of read-only file mappings that hold no private
+/// copies (see [`release_start_up`]).
+fn release_read_only_pages() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Anonymous:") {
+            let copied = kb.trim().trim_end_matches("kB").trim() != "0";
+            if let (Some((start, len)), false) = (current.take(), copied) {
+                // SAFETY: the range is one whole read-only mapping of a
+                // file, holding no private copies: dropping its pages only
+                // makes the next access fault them back in from the page
+                // cache, with the same bytes.
+                #[allow(unsafe_code)]
+                let _ = unsafe {
+                    rustix::mm::madvise(
+                        start as *mut std::ffi::c_void,
+                        len,
+                        rustix::mm::Advice::LinuxDontNeed,
+                    )
+                };
+            }
+        } else if is_mapping_header(line) {
+            current = read_only_file_mapping(line);
+        }
+    }
+}
+
+/// Is this `smaps` line the header of a mapping (`start-end perms ...`)
+/// rather than one of its `Key: value` lines?
+fn is_mapping_header(line: &str) -> bool {
+    line.split_ascii_whitespace()
+        .next()
+        .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+}
+
+/// The start and length of a `/proc/self/maps` line's mapping when it maps
+/// a file and cannot be written.
+fn read_only_file_mapping(line: &str) -> Option<(usize, usize)> {
+    let mut fields = line.split_ascii_whitespace();
+    let range = fields.next()?;
+    let perms = fields.next()?;
+    let path = fields.nth(3)?;
+    if !path.starts_with('/') || perms.as_bytes().get(1) != Some(&b'-') {
+        return None;
+    }
+    let (start, end) = range.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    Some((start, end.checked_sub(start)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_read_only_file_mappings_are_advised() {
+        let text = "55d0c0a00000-55d0c0e00000 r-xp 00200000 08:01 1234 /usr/bin/sluice";
+        assert_eq!(
+            read_only_file_mapping(text),
+            Some((0x55d0c0a00000, 0x400000))
+        );
+        let data = "55d0c1000000-55d0c1001000 rw-p 00400000 08:01 1234 /usr/bin/sluice";
+        assert_eq!(read_only_file_mapping(data), None);
+        let heap = "55d0c2000000-55d0c2100000 rw-p 00000000 00:00 0 [heap]";
+        assert_eq!(read_only_file_mapping(heap), None);
+        let anon = "7f0000000000-7f0000001000 r--p 00000000 00:00 0";
+        assert_eq!(read_only_file_mapping(anon), None);
+        let vdso = "7ffd0000000-7ffd0002000 r-xp 00000000 00:00 0 [vdso]";
+        assert_eq!(read_only_file_mapping(vdso), None);
+    }
+}
