@@ -200,6 +200,18 @@ impl<'a> Events<'a> {
             done: false,
         }
     }
+
+    /// The chunk bytes not walked yet, in chunk layout: what an output
+    /// hands back in a [`Partial`](crate::plugin::Partial) when it stopped
+    /// before the event [`Iterator::next`] would yield now. Empty once the
+    /// walk has ended, also when it ended at bytes that cannot be framed.
+    pub fn rest(&self) -> &'a [u8] {
+        if self.done {
+            &[]
+        } else {
+            self.reader.remaining()
+        }
+    }
 }
 
 /// What [`Events::next_read_in_place`] hands its reader: the event's time

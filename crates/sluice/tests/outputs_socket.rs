@@ -190,3 +190,52 @@ fn udp_sends_a_datagram_per_record() {
     let got = received_over_udp(&["raw_message_key=s"]);
     assert!(got.iter().all(|d| d == b"x"));
 }
+
+#[test]
+fn udp_retries_resume_after_the_datagrams_already_sent() {
+    // The receiver's port is closed when the first flush runs: each
+    // attempt's first datagram draws a "port unreachable" and the send
+    // after it fails. Once the receiver binds, the retry delivers the
+    // rest of the chunk, each record once.
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let dir = temp_dir("udp-resume");
+    let conf = dir.join("sluice.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    flush 0.2\n    scheduler.base 1\n    scheduler.cap 1\n\
+             [INPUT]\n    name stdin\n    tag num\n\
+             [OUTPUT]\n    name udp\n    match *\n    port {port}\n    retry_limit false\n"
+        ),
+    )
+    .unwrap();
+    let mut child = spawn(&["-c", conf.to_str().unwrap()]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&lines()).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let socket = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    socket2::SockRef::from(&socket)
+        .set_recv_buffer_size(4 << 20)
+        .unwrap();
+    socket.set_read_timeout(Some(T)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1024];
+    while got.last() != Some(&(N as i64 - 1)) {
+        let n = common::retry_eintr(|| socket.recv(&mut buf)).expect("the retry's datagrams");
+        let record: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+        got.push(record["n"].as_i64().unwrap());
+    }
+    drop(stdin);
+    let out = wait(child, T);
+    assert!(out.status.success(), "{}", out.stderr);
+
+    let mut unique = got.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), got.len(), "a record arrived twice: {got:?}");
+    // One datagram is lost to the closed port on each failed attempt.
+    assert!(got.len() >= N - 10, "only {} of {N} arrived", got.len());
+}

@@ -23,7 +23,8 @@ pub mod udp;
 
 use sluice_core::config::{ConfigError, PluginConfig};
 use sluice_core::net::upstream::{Target, Upstream, UpstreamConfig};
-use sluice_core::plugin::{BuildOutput, Spec, Verdict};
+use sluice_core::plugin::{BuildOutput, Partial, Spec, Verdict};
+use sluice_core::Chunk;
 use tokio::net::UdpSocket;
 
 /// Every output plugin, in the order `-h` lists them.
@@ -124,6 +125,29 @@ pub(crate) async fn write_stream(upstream: &Upstream, payload: &[u8]) -> Verdict
             Err(e) => return Verdict::Retry(e.to_string()),
         }
     }
+}
+
+/// The verdict of a flush that sends a chunk's records one at a time (one
+/// datagram each) and stopped at a failed send. `handled` records were
+/// sent or dropped before it, `dropped` of them dropped for good (not
+/// maps, too large); `rest` is the chunk from the record whose send
+/// failed. Nothing is sent twice: a retry starts at that record.
+pub(crate) fn send_stopped(
+    chunk: &Chunk,
+    handled: usize,
+    dropped: usize,
+    rest: &[u8],
+    reason: String,
+) -> Verdict {
+    if handled == 0 {
+        return Verdict::Retry(reason);
+    }
+    Verdict::Partial(Partial {
+        retry: rest.to_vec(),
+        retry_records: chunk.records().saturating_sub(handled),
+        dropped,
+        reason,
+    })
 }
 
 /// A UDP socket connected to `host:port`, the name resolved without

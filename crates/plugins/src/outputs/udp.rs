@@ -12,7 +12,8 @@
 //! UDP has no delivery receipt: a chunk counts as delivered once its
 //! datagrams are handed to the kernel. A record too large for one
 //! datagram (over 65,507 bytes) is dropped and counted in a warning; a
-//! send error (no route, or the kernel refuses) retries the chunk.
+//! send error (no route, or the kernel refuses) retries the chunk from
+//! the record that failed, so no datagram is sent twice.
 
 use std::sync::Arc;
 
@@ -164,24 +165,26 @@ impl Output for Udp {
         };
         let (mut malformed, mut oversized) = (0usize, 0usize);
         let mut datagram = Vec::with_capacity(1024);
-        for event in chunk.events() {
+        let mut events = chunk.events();
+        let mut handled = 0;
+        loop {
+            let rest = events.rest();
+            let Some(event) = events.next() else {
+                break;
+            };
             datagram.clear();
             if event
                 .and_then(|e| self.datagram(&e, &mut datagram))
                 .is_err()
             {
                 malformed += 1;
-                continue;
-            }
-            if datagram.len() > MAX_DATAGRAM {
+            } else if datagram.len() > MAX_DATAGRAM {
                 oversized += 1;
-                continue;
+            } else if let Err(e) = socket.send(&datagram).await {
+                let reason = format!("cannot send to {}:{}; {e}", self.host, self.port);
+                return super::send_stopped(chunk, handled, malformed + oversized, rest, reason);
             }
-            if let Err(e) = socket.send(&datagram).await {
-                // TODO: resume after the records already sent, because a
-                // retry now sends the chunk's first datagrams again.
-                return Verdict::Retry(format!("cannot send to {}:{}; {e}", self.host, self.port));
-            }
+            handled += 1;
         }
         if malformed + oversized > 0 {
             tracing::warn!(
@@ -228,5 +231,32 @@ mod tests {
         assert_eq!(&buf[..n], b"{\"a\":1}\n");
         let n = server.recv(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"as it is");
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_is_retried_from_that_record_on() {
+        // A port nobody listens on: the first datagram draws an ICMP
+        // "port unreachable", and the send after it fails.
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port().to_string();
+        drop(closed);
+        let cfg = config(&SPEC, &[("port", &port)]).unwrap();
+        let out = (SPEC.build)(&cfg, &setup()).unwrap();
+        let bodies: Vec<_> = (0..5u64).map(|n| body(&[("n", Value::UInt(n))])).collect();
+        let c = chunk("t", &bodies);
+        let Verdict::Partial(partial) = out.flush(&c).await else {
+            panic!("a send into a closed port should stop the flush part way");
+        };
+        assert_eq!(partial.dropped, 0);
+        assert_eq!(partial.retry_records, 4, "{partial:?}");
+        let left: Vec<_> = sluice_core::event::Events::new(&partial.retry)
+            .map(|e| e.unwrap().body.to_vec())
+            .collect();
+        let wanted: Vec<_> = c
+            .events()
+            .skip(1)
+            .map(|e| e.unwrap().body.to_vec())
+            .collect();
+        assert_eq!(left, wanted);
     }
 }

@@ -14,11 +14,13 @@
 //!
 //! Over TCP and TLS every message is octet-counted (`LEN SP MSG`, RFC
 //! 6587), which keeps messages holding newlines whole; over UDP each
-//! message is one datagram. A chunk is one write; a failed connect or
-//! write retries it.
+//! message is one datagram. Over a stream a chunk is one write, and a
+//! failed connect or write retries it; over UDP a failed send retries the
+//! chunk from the message that failed, so no datagram is sent twice.
 
 mod message;
 
+use std::io::Write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -204,10 +206,10 @@ fn transport(cfg: &PluginConfig) -> Result<Transport, ConfigError> {
 }
 
 impl Syslog {
-    /// The chunk's messages, each octet-counted when `counted`; records
-    /// that are not maps are counted and left out.
-    fn messages(&self, chunk: &Chunk, counted: bool) -> (Vec<Vec<u8>>, usize) {
-        let mut messages = Vec::with_capacity(chunk.records());
+    /// The chunk's messages for a stream, octet-counted and concatenated;
+    /// records that are not maps are counted and left out.
+    fn stream_messages(&self, chunk: &Chunk) -> (Vec<u8>, usize) {
+        let mut out = Vec::with_capacity(chunk.size() + chunk.records() * 8);
         let mut malformed = 0;
         let mut one = Vec::with_capacity(512);
         for event in chunk.events() {
@@ -219,31 +221,60 @@ impl Syslog {
                 malformed += 1;
                 continue;
             }
-            let mut framed = Vec::with_capacity(one.len() + 8);
-            if counted {
-                framed.extend_from_slice(format!("{} ", one.len()).as_bytes());
-            }
-            framed.extend_from_slice(&one);
-            messages.push(framed);
+            write!(out, "{} ", one.len()).expect("writing to a Vec cannot fail");
+            out.extend_from_slice(&one);
         }
-        (messages, malformed)
+        (out, malformed)
+    }
+
+    /// Sends each message as one datagram. A failed send stops the flush
+    /// there, and a retry starts at that message.
+    async fn send_datagrams(&self, chunk: &Chunk, socket: &UdpSocket, peer: &str) -> Verdict {
+        let mut malformed = 0;
+        let mut handled = 0;
+        let mut message = Vec::with_capacity(512);
+        let mut events = chunk.events();
+        loop {
+            let rest = events.rest();
+            let Some(event) = events.next() else {
+                break;
+            };
+            message.clear();
+            if event
+                .and_then(|e| self.composer.write(&mut message, &e))
+                .is_err()
+            {
+                malformed += 1;
+            } else if let Err(e) = socket.send(&message).await {
+                let reason = format!("cannot send to {peer}; {e}");
+                return super::send_stopped(chunk, handled, malformed, rest, reason);
+            }
+            handled += 1;
+        }
+        warn_malformed(chunk, malformed);
+        Verdict::Ok
+    }
+}
+
+fn warn_malformed(chunk: &Chunk, malformed: usize) {
+    if malformed > 0 {
+        tracing::warn!(
+            tag = chunk.tag(),
+            malformed,
+            "records that are not maps dropped"
+        );
     }
 }
 
 #[async_trait]
 impl Output for Syslog {
     async fn flush(&self, chunk: &Chunk) -> Verdict {
-        let counted = matches!(self.transport, Transport::Stream(_));
-        let (messages, malformed) = self.messages(chunk, counted);
-        if malformed > 0 {
-            tracing::warn!(
-                tag = chunk.tag(),
-                malformed,
-                "records that are not maps dropped"
-            );
-        }
         match &self.transport {
-            Transport::Stream(upstream) => super::write_stream(upstream, &messages.concat()).await,
+            Transport::Stream(upstream) => {
+                let (messages, malformed) = self.stream_messages(chunk);
+                warn_malformed(chunk, malformed);
+                super::write_stream(upstream, &messages).await
+            }
             Transport::Datagram { host, port, socket } => {
                 let socket = match socket
                     .get_or_try_init(|| super::connect_udp(host, *port))
@@ -252,14 +283,8 @@ impl Output for Syslog {
                     Ok(s) => s,
                     Err(e) => return Verdict::Retry(format!("cannot reach {host}:{port}; {e}")),
                 };
-                // TODO: resume after the messages already sent, because a
-                // retry now sends the chunk's first datagrams again.
-                for m in &messages {
-                    if let Err(e) = socket.send(m).await {
-                        return Verdict::Retry(format!("cannot send to {host}:{port}; {e}"));
-                    }
-                }
-                Verdict::Ok
+                self.send_datagrams(chunk, socket, &format!("{host}:{port}"))
+                    .await
             }
         }
     }
@@ -296,5 +321,37 @@ mod tests {
         }
         let cfg = config(&SPEC, &[("mode", "tcp")]).unwrap();
         assert!((SPEC.build)(&cfg, &setup()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failed_datagram_is_retried_from_that_message_on() {
+        use crate::outputs::testutil::{body, chunk};
+        use sluice_core::event::Events;
+        use sluice_core::Value;
+
+        // Nobody listens: the first datagram draws "port unreachable",
+        // the send after it fails, and only the rest is handed back.
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port().to_string();
+        drop(closed);
+        let cfg = config(&SPEC, &[("port", &port), ("syslog_message_key", "m")]).unwrap();
+        let out = (SPEC.build)(&cfg, &setup()).unwrap();
+        let bodies: Vec<_> = (0..4)
+            .map(|n| body(&[("m", Value::Str(format!("message {n}")))]))
+            .collect();
+        let c = chunk("t", &bodies);
+        let Verdict::Partial(partial) = out.flush(&c).await else {
+            panic!("a send into a closed port should stop the flush part way");
+        };
+        assert_eq!((partial.retry_records, partial.dropped), (3, 0));
+        assert_eq!(
+            partial.retry,
+            Events::new(c.data())
+                .skip(1)
+                .fold(Vec::new(), |mut all, e| {
+                    all.extend_from_slice(e.unwrap().raw);
+                    all
+                })
+        );
     }
 }
