@@ -447,6 +447,144 @@ fn upstream_nodes_use_their_own_keys_and_tls_and_fail_over_when_one_is_killed() 
     assert!((0..total as i64).all(|i| seen.get(&i) == Some(&1)));
 }
 
+/// Everything sluice writes to `listener`, over as many connections as it
+/// opens, until `stop` is set and every connection has closed.
+fn raw_receiver(
+    listener: TcpListener,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
+    use std::io::Read;
+    use std::sync::atomic::Ordering;
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let mut readers = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((mut conn, _)) => {
+                    conn.set_nonblocking(false).unwrap();
+                    readers.push(std::thread::spawn(move || {
+                        let mut bytes = Vec::new();
+                        let _ = conn.read_to_end(&mut bytes);
+                        bytes
+                    }));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        readers.into_iter().map(|r| r.join().unwrap()).collect()
+    })
+}
+
+/// The numbers in CompressedPackedForward frames whose entries carry
+/// whole-second times; panics on any other frame.
+fn numbers_of_gzip_frames_with_integer_times(stream: &[u8]) -> Vec<i64> {
+    use sluice_core::msgpack::{Reader, Token};
+    use std::io::Read;
+    let mut numbers = Vec::new();
+    let mut r = Reader::new(stream);
+    while !r.is_empty() {
+        assert_eq!(r.token().unwrap(), Token::Array(3), "a three-part frame");
+        assert!(matches!(r.token().unwrap(), Token::Str(b"num")));
+        let Token::Bin(packed) = r.token().unwrap() else {
+            panic!("entries are not gzipped bytes");
+        };
+        let Token::Map(n) = r.token().unwrap() else {
+            panic!("no options map");
+        };
+        let mut compressed = false;
+        for _ in 0..n {
+            let key = r.token().unwrap();
+            let value = r.token().unwrap();
+            compressed |= key == Token::Str(b"compressed") && value == Token::Str(b"gzip");
+        }
+        assert!(compressed, "options say gzip");
+        let mut entries = Vec::new();
+        flate2::read::MultiGzDecoder::new(packed)
+            .read_to_end(&mut entries)
+            .unwrap();
+        let mut e = Reader::new(&entries);
+        while !e.is_empty() {
+            assert_eq!(e.token().unwrap(), Token::Array(2));
+            let time = e.token().unwrap();
+            assert!(
+                matches!(time, Token::UInt(_)),
+                "time {time:?} is not whole seconds"
+            );
+            let Token::Map(fields) = e.token().unwrap() else {
+                panic!("a record is not a map");
+            };
+            for _ in 0..fields {
+                let key = e.token().unwrap();
+                let value = e.token().unwrap();
+                if key == Token::Str(b"n") {
+                    let Token::UInt(v) = value else {
+                        panic!("n is {value:?}");
+                    };
+                    numbers.push(v as i64);
+                }
+            }
+        }
+    }
+    numbers
+}
+
+#[test]
+fn upstream_nodes_frame_and_confirm_chunks_their_own_way() {
+    const BATCH: usize = 1_000;
+    let dir = temp_dir("fwd-node-frames");
+    // Node raw: a plain socket this test decodes, asking for gzip and
+    // whole-second times. Node acked: a sluice, with acks required.
+    let raw = TcpListener::bind("127.0.0.1:0").unwrap();
+    let raw_port = raw.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let raw_rx = raw_receiver(raw, stop.clone());
+    let acked_port = free_port();
+    let acked = receiver(acked_port, &[], None);
+    let nodes = write_file(
+        &dir,
+        "upstream.conf",
+        &format!(
+            "[UPSTREAM]\n    name mixed\n\
+             [NODE]\n    name raw\n    host 127.0.0.1\n    port {raw_port}\n    \
+             compress gzip\n    time_as_integer on\n\
+             [NODE]\n    name acked\n    host 127.0.0.1\n    port {acked_port}\n    \
+             require_ack_response on\n"
+        ),
+    );
+    let mut tx = sender(&dir, &[format!("upstream={}", nodes.display())]);
+    let mut stdin = tx.stdin.take().unwrap();
+    for batch in 0..4 {
+        stdin
+            .write_all(&lines(batch * BATCH, (batch + 1) * BATCH))
+            .unwrap();
+        // A flush (0.2 s) between batches, so each is its own chunk.
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    drop(stdin);
+    let out = wait(tx, T);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(!out.stderr.contains("retry"), "{}", out.stderr);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let streams = raw_rx.join().unwrap();
+
+    let via_raw: Vec<i64> = streams
+        .iter()
+        .flat_map(|s| numbers_of_gzip_frames_with_integer_times(s))
+        .collect();
+    let via_acked = acked.records("num");
+    acked.stop();
+    assert!(
+        !via_raw.is_empty() && !via_acked.is_empty(),
+        "both nodes get chunks"
+    );
+    let mut seen = counts(&via_acked);
+    for n in via_raw {
+        *seen.entry(n).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 4 * BATCH);
+    assert!((0..4 * BATCH as i64).all(|i| seen.get(&i) == Some(&1)));
+}
+
 #[test]
 fn a_bad_node_setting_stops_the_start_naming_the_upstream_file_line_and_key() {
     let dir = temp_dir("fwd-node-bad");
@@ -462,6 +600,11 @@ fn a_bad_node_setting_stops_the_start_naming_the_upstream_file_line_and_key() {
             "unknown.conf",
             "[NODE]\n    host 127.0.0.1\n    retry_limit 3\n",
             "unknown.conf:3: unknown node key 'retry_limit'",
+        ),
+        (
+            "compress.conf",
+            "[NODE]\n    host 127.0.0.1\n    compress zstd\n",
+            "compress.conf:3: key 'compress'",
         ),
     ];
     for (name, text, says) in cases {

@@ -18,7 +18,7 @@ use sluice_core::{buffers, msgpack};
 use sluice_core::{Chunk, RawEvent};
 
 /// How frames are built, from the plugin's keys.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct FrameOptions {
     /// `tag`: replaces the chunk's tag.
     pub tag: Option<String>,

@@ -15,7 +15,7 @@
 //! `username`, `password` (the secure-forward handshake, run once per
 //! new connection), `upstream` (a file of nodes, see `nodes`: flushes
 //! start at the next node in turn and fail over to the others; a node
-//! may set its own `tls.*` and handshake keys),
+//! may set its own `tls.*`, handshake, framing and ack keys),
 //! `workers` (2), and the `net.*`/`tls.*` keys of `net::upstream`.
 //!
 //! Without `require_ack_response`, a chunk written to a connection the
@@ -146,6 +146,15 @@ struct Node {
     upstream: Upstream,
     /// `Some` when the handshake is on for this node.
     credentials: Option<Credentials>,
+    sending: Sending,
+}
+
+/// How chunks are framed and confirmed for one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sending {
+    frames: FrameOptions,
+    /// `Some` with require_ack_response.
+    ack_timeout: Option<Duration>,
 }
 
 struct Forward {
@@ -153,12 +162,17 @@ struct Forward {
     nodes: Vec<Node>,
     /// The node the next flush starts with (round robin).
     next: AtomicUsize,
-    frames: FrameOptions,
-    /// `Some` with require_ack_response.
-    ack_timeout: Option<Duration>,
 }
 
 fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> {
+    Ok(Arc::new(Forward {
+        nodes: nodes(cfg)?,
+        next: AtomicUsize::new(0),
+    }))
+}
+
+/// The framing and ack keys of the output, or of a node laid over it.
+fn sending(cfg: &PluginConfig) -> Result<Sending, ConfigError> {
     let gzip = match cfg.str("compress").map(str::trim) {
         None | Some("") => false,
         Some(c) if c.eq_ignore_ascii_case("gzip") => true,
@@ -169,9 +183,7 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
             ))
         }
     };
-    Ok(Arc::new(Forward {
-        nodes: nodes(cfg)?,
-        next: AtomicUsize::new(0),
+    Ok(Sending {
         frames: FrameOptions {
             tag: cfg.str("tag").filter(|t| !t.is_empty()).map(str::to_owned),
             time_as_integer: cfg.bool("time_as_integer"),
@@ -182,7 +194,7 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
         ack_timeout: cfg
             .bool("require_ack_response")
             .then(|| cfg.time("ack_timeout").unwrap_or(Duration::from_secs(30))),
-    }))
+    })
 }
 
 /// The output's own target, or the nodes of its `upstream` file, each
@@ -199,6 +211,7 @@ fn nodes(cfg: &PluginConfig) -> Result<Vec<Node>, ConfigError> {
             name: None,
             upstream: super::upstream(cfg)?,
             credentials: credentials(cfg),
+            sending: sending(cfg)?,
         }]);
     };
     let nodes = nodes::read(std::path::Path::new(path.trim()))
@@ -211,6 +224,7 @@ fn nodes(cfg: &PluginConfig) -> Result<Vec<Node>, ConfigError> {
                 name: node.name,
                 upstream: Upstream::new(UpstreamConfig::from_config(&own, node.target)?),
                 credentials: credentials(&own),
+                sending: sending(&own)?,
             })
         })
         .collect()
@@ -230,64 +244,84 @@ fn credentials(cfg: &PluginConfig) -> Option<Credentials> {
     })
 }
 
-#[async_trait]
-impl Output for Forward {
-    async fn flush(&self, chunk: &Chunk) -> Verdict {
-        let chunk_id = self.ack_timeout.map(|_| random_hex());
-        let mut entries = entries(chunk, &self.frames);
-        if self.frames.gzip {
-            let owned = entries.into_owned();
-            entries = match tokio::task::spawn_blocking(move || owned.gzipped()).await {
-                Ok(packed) => packed,
-                Err(e) => return Verdict::Retry(format!("compression failed; {e}")),
-            };
-        }
-        let frame = frame::build(chunk.tag(), entries, &self.frames, chunk_id.as_deref());
-        if frame.skipped > 0 {
-            tracing::warn!(
-                tag = chunk.tag(),
-                skipped = frame.skipped,
-                "malformed events skipped; the rest of the chunk was sent"
-            );
-        }
-        if frame.events == 0 {
-            return Verdict::Ok;
-        }
-        let delivered = self.deliver(&frame, chunk_id.as_deref()).await;
-        if let Cow::Owned(entries) = frame.entries {
-            buffers::give(entries);
-        }
-        match delivered {
-            Ok(()) => Verdict::Ok,
-            Err(e) => Verdict::Retry(e.to_string()),
-        }
-    }
+/// A chunk framed for the nodes with one [`Sending`].
+struct Framed<'a> {
+    sending: &'a Sending,
+    frame: Frame<'a>,
+    /// The id the ack must carry, with require_ack_response.
+    chunk_id: Option<String>,
+}
 
-    fn connections(&self) -> Option<(u64, u64)> {
-        super::connection_counts(self.nodes.iter().map(|n| &n.upstream))
-    }
-
-    async fn shutdown(&self) {
-        for node in &self.nodes {
-            node.upstream.close_idle().await;
-        }
+/// Hands a copied or compressed frame body back for reuse.
+fn recycle(framed: Option<Framed<'_>>) {
+    if let Some(Framed {
+        frame: Frame {
+            entries: Cow::Owned(entries),
+            ..
+        },
+        ..
+    }) = framed
+    {
+        buffers::give(entries);
     }
 }
 
-impl Forward {
-    /// Sends the frame to the nodes in turn, starting with the next in
-    /// round-robin order, until one takes it.
-    async fn deliver(
-        &self,
-        frame: &Frame<'_>,
-        chunk_id: Option<&str>,
-    ) -> Result<(), ExchangeError> {
+/// Frames `chunk` as `sending` asks.
+async fn frame_chunk<'a>(chunk: &'a Chunk, sending: &'a Sending) -> Result<Framed<'a>, Verdict> {
+    let chunk_id = sending.ack_timeout.map(|_| random_hex());
+    let mut entries = entries(chunk, &sending.frames);
+    if sending.frames.gzip {
+        let owned = entries.into_owned();
+        entries = match tokio::task::spawn_blocking(move || owned.gzipped()).await {
+            Ok(packed) => packed,
+            Err(e) => return Err(Verdict::Retry(format!("compression failed; {e}"))),
+        };
+    }
+    let frame = frame::build(chunk.tag(), entries, &sending.frames, chunk_id.as_deref());
+    Ok(Framed {
+        sending,
+        frame,
+        chunk_id,
+    })
+}
+
+#[async_trait]
+impl Output for Forward {
+    /// Sends the chunk to the nodes in turn, starting with the next in
+    /// round-robin order, until one takes it. The frame is built once and
+    /// built again only for a node that frames or confirms differently.
+    async fn flush(&self, chunk: &Chunk) -> Verdict {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut built: Option<Framed<'_>> = None;
         let mut last = None;
         for i in 0..self.nodes.len() {
             let node = &self.nodes[(start + i) % self.nodes.len()];
-            match self.deliver_to(node, frame, chunk_id).await {
-                Ok(()) => return Ok(()),
+            let framed = match built.take() {
+                Some(f) if *f.sending == node.sending => built.insert(f),
+                stale => {
+                    recycle(stale);
+                    let f = match frame_chunk(chunk, &node.sending).await {
+                        Ok(f) => f,
+                        Err(verdict) => return verdict,
+                    };
+                    if f.frame.skipped > 0 && i == 0 {
+                        tracing::warn!(
+                            tag = chunk.tag(),
+                            skipped = f.frame.skipped,
+                            "malformed events skipped; the rest of the chunk was sent"
+                        );
+                    }
+                    built.insert(f)
+                }
+            };
+            if framed.frame.events == 0 {
+                return Verdict::Ok;
+            }
+            match deliver_to(node, framed).await {
+                Ok(()) => {
+                    recycle(built.take());
+                    return Verdict::Ok;
+                }
                 Err(e) => {
                     if self.nodes.len() > 1 {
                         tracing::debug!(
@@ -301,54 +335,58 @@ impl Forward {
                 }
             }
         }
-        Err(last.unwrap_or(ExchangeError::Closed))
+        recycle(built);
+        Verdict::Retry(last.unwrap_or(ExchangeError::Closed).to_string())
     }
 
-    /// Sends the frame to one node; a pooled connection that fails is
-    /// replaced once, since a server may close an idle one at any moment.
-    async fn deliver_to(
-        &self,
-        node: &Node,
-        frame: &Frame<'_>,
-        chunk_id: Option<&str>,
-    ) -> Result<(), ExchangeError> {
-        let mut first = true;
-        loop {
-            let mut conn = node.upstream.connection().await?;
-            let reused = conn.is_reused();
-            let creds = node.credentials.as_ref();
-            match self.send(&mut conn, creds, frame, chunk_id).await {
-                Err(ExchangeError::Upstream(e)) if reused && first => {
-                    tracing::debug!(error = %e, "pooled connection failed; trying a new one");
-                    first = false;
-                }
-                Err(ExchangeError::Closed) if reused && first => first = false,
-                other => return other,
-            }
-        }
+    fn connections(&self) -> Option<(u64, u64)> {
+        super::connection_counts(self.nodes.iter().map(|n| &n.upstream))
     }
 
-    async fn send(
-        &self,
-        conn: &mut Connection,
-        credentials: Option<&Credentials>,
-        frame: &Frame<'_>,
-        chunk_id: Option<&str>,
-    ) -> Result<(), ExchangeError> {
-        if let (false, Some(creds)) = (conn.is_reused(), credentials) {
-            if let Err(e) = handshake(conn, creds).await {
-                conn.mark_broken();
-                return Err(e);
-            }
+    async fn shutdown(&self) {
+        for node in &self.nodes {
+            node.upstream.close_idle().await;
         }
-        conn.write_all(&frame.head).await?;
-        conn.write_all(&frame.entries).await?;
-        conn.write_all(&frame.tail).await?;
-        if let (Some(id), Some(timeout)) = (chunk_id, self.ack_timeout) {
-            wait_ack(conn, id, timeout).await?;
-        }
-        Ok(())
     }
+}
+
+/// Sends the frame to one node; a pooled connection that fails is
+/// replaced once, since a server may close an idle one at any moment.
+async fn deliver_to(node: &Node, framed: &Framed<'_>) -> Result<(), ExchangeError> {
+    let mut first = true;
+    loop {
+        let mut conn = node.upstream.connection().await?;
+        let reused = conn.is_reused();
+        match send(&mut conn, node.credentials.as_ref(), framed).await {
+            Err(ExchangeError::Upstream(e)) if reused && first => {
+                tracing::debug!(error = %e, "pooled connection failed; trying a new one");
+                first = false;
+            }
+            Err(ExchangeError::Closed) if reused && first => first = false,
+            other => return other,
+        }
+    }
+}
+
+async fn send(
+    conn: &mut Connection,
+    credentials: Option<&Credentials>,
+    framed: &Framed<'_>,
+) -> Result<(), ExchangeError> {
+    if let (false, Some(creds)) = (conn.is_reused(), credentials) {
+        if let Err(e) = handshake(conn, creds).await {
+            conn.mark_broken();
+            return Err(e);
+        }
+    }
+    let frame = &framed.frame;
+    conn.write_all(&frame.head).await?;
+    conn.write_all(&frame.entries).await?;
+    conn.write_all(&frame.tail).await?;
+    if let (Some(id), Some(timeout)) = (&framed.chunk_id, framed.sending.ack_timeout) {
+        wait_ack(conn, id, timeout).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,10 +15,12 @@
 //! Each `[NODE]` needs `host`; `port` defaults to 24224. A node may set
 //! its own TLS (`tls`, `tls.verify`, `tls.verify_hostname`, `tls.debug`,
 //! `tls.ca_file`, `tls.ca_path`, `tls.crt_file`, `tls.key_file`,
-//! `tls.key_passwd`, `tls.vhost`) and handshake (`shared_key`,
-//! `empty_shared_key`, `self_hostname`, `username`, `password`) keys:
-//! each overrides the output's setting for that node only, and what a
-//! node leaves out it takes from the output. Any other key is refused,
+//! `tls.key_passwd`, `tls.vhost`), handshake (`shared_key`,
+//! `empty_shared_key`, `self_hostname`, `username`, `password`), framing
+//! (`compress`, `time_as_integer`, `send_options`,
+//! `retain_metadata_in_forward_mode`) and ack (`require_ack_response`,
+//! `ack_timeout`) keys: each overrides the output's setting for that node
+//! only, and what a node leaves out it takes from the output. Any other key is refused,
 //! naming file and line, rather than silently not applied.
 
 use std::path::Path;
@@ -27,11 +29,6 @@ use sluice_core::config::{Entry, Origin};
 use sluice_core::net::upstream::Target;
 
 /// The keys a node may set for itself, besides `name`, `host` and `port`.
-// TODO: take `time_as_integer`, `send_options` and `require_ack_response`
-// per node too, as Fluent Bit's forward output does (its docs do not list
-// them), because the frame is now built once per flush before a node is
-// picked; it would need building per node on failover. Until then they
-// are refused as unknown node keys.
 const NODE_KEYS: &[&str] = &[
     "tls",
     "tls.verify",
@@ -48,6 +45,12 @@ const NODE_KEYS: &[&str] = &[
     "self_hostname",
     "username",
     "password",
+    "compress",
+    "time_as_integer",
+    "send_options",
+    "retain_metadata_in_forward_mode",
+    "require_ack_response",
+    "ack_timeout",
 ];
 
 /// Why an upstream file cannot be used; the text names file and line.
@@ -217,10 +220,10 @@ mod tests {
 
     #[test]
     fn mistakes_name_the_line() {
-        let err = parse("u.conf", "[NODE]\n  host h\n  compress gzip\n").unwrap_err();
+        let err = parse("u.conf", "[NODE]\n  host h\n  workers 4\n").unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("u.conf:3: unknown node key 'compress'; a node takes name"),
+                .starts_with("u.conf:3: unknown node key 'workers'; a node takes name"),
             "{err}"
         );
         let err = parse("u.conf", "[NODE]\n  port 1\n").unwrap_err();
