@@ -13,7 +13,9 @@
 //! without its short message is dropped and counted in a warning. Over
 //! TCP and TLS each message ends with a NUL byte; over UDP a message
 //! larger than `packet_size` is sent in GELF chunks (at most 128), and a
-//! larger one is dropped and counted.
+//! larger one is dropped and counted; a failed send retries the chunk
+//! from the record whose message failed, so no message is sent twice
+//! whole.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use sluice_core::Chunk;
 use tokio::net::UdpSocket;
 use tokio::sync::OnceCell;
 
-use super::gelf_message::{Keys, KEY_PROPS};
+use super::gelf_message::{Keys, Messages, Skip, KEY_PROPS};
 
 /// GELF allows at most this many chunks per message.
 const MAX_CHUNKS: usize = 128;
@@ -164,16 +166,81 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
+impl Gelf {
+    /// Sends each record's message as one datagram, or as GELF chunks. A
+    /// failed send stops the flush there, and a retry starts at that
+    /// record (a message cut off part way is sent whole again, under a
+    /// new chunk id, so a receiver never joins parts of two sends).
+    async fn send_datagrams(
+        &self,
+        chunk: &Chunk,
+        socket: &UdpSocket,
+        peer: &str,
+        packet_size: usize,
+        compress: bool,
+    ) -> Verdict {
+        let mut skipped = Messages::default();
+        let (mut too_large, mut handled) = (0, 0);
+        let mut message = Vec::with_capacity(256);
+        let mut events = chunk.events();
+        loop {
+            let rest = events.rest();
+            let Some(event) = events.next() else {
+                break;
+            };
+            message.clear();
+            let written = event
+                .map_err(Skip::from)
+                .and_then(|e| self.keys.write(&mut message, chunk.tag(), &e));
+            match written {
+                Err(Skip::NoShortMessage) => skipped.no_short_message += 1,
+                Err(Skip::Malformed(_)) => skipped.malformed += 1,
+                Ok(()) => {
+                    let packed;
+                    let message = if compress {
+                        packed = gzip(&message);
+                        &packed
+                    } else {
+                        &message
+                    };
+                    let Some(datagrams) = datagrams(message, packet_size) else {
+                        too_large += 1;
+                        handled += 1;
+                        continue;
+                    };
+                    for d in datagrams {
+                        if let Err(e) = socket.send(&d).await {
+                            skipped.log_skipped(chunk.tag(), &self.keys);
+                            let dropped = skipped.no_short_message + skipped.malformed + too_large;
+                            let reason = format!("cannot send to {peer}; {e}");
+                            return super::send_stopped(chunk, handled, dropped, rest, reason);
+                        }
+                    }
+                }
+            }
+            handled += 1;
+        }
+        skipped.log_skipped(chunk.tag(), &self.keys);
+        if too_large > 0 {
+            tracing::warn!(
+                tag = chunk.tag(),
+                too_large,
+                "messages over 128 GELF chunks dropped"
+            );
+        }
+        Verdict::Ok
+    }
+}
+
 #[async_trait]
 impl Output for Gelf {
     async fn flush(&self, chunk: &Chunk) -> Verdict {
-        let written = self.keys.messages(chunk);
-        written.log_skipped(chunk.tag(), &self.keys);
-        let messages = written.messages;
         match &self.transport {
             Transport::Stream(upstream) => {
+                let written = self.keys.messages(chunk);
+                written.log_skipped(chunk.tag(), &self.keys);
                 let mut payload = Vec::new();
-                for m in &messages {
+                for m in &written.messages {
                     payload.extend_from_slice(m);
                     payload.push(0);
                 }
@@ -193,27 +260,9 @@ impl Output for Gelf {
                     Ok(s) => s,
                     Err(e) => return Verdict::Retry(format!("cannot reach {host}:{port}; {e}")),
                 };
-                let mut too_large = 0;
-                for m in &messages {
-                    let m = if *compress { gzip(m) } else { m.clone() };
-                    let Some(datagrams) = datagrams(&m, *packet_size) else {
-                        too_large += 1;
-                        continue;
-                    };
-                    for d in datagrams {
-                        if let Err(e) = socket.send(&d).await {
-                            return Verdict::Retry(format!("cannot send to {host}:{port}; {e}"));
-                        }
-                    }
-                }
-                if too_large > 0 {
-                    tracing::warn!(
-                        tag = chunk.tag(),
-                        too_large,
-                        "messages over 128 GELF chunks dropped"
-                    );
-                }
-                Verdict::Ok
+                let peer = format!("{host}:{port}");
+                self.send_datagrams(chunk, socket, &peer, *packet_size, *compress)
+                    .await
             }
         }
     }
@@ -253,5 +302,33 @@ mod tests {
             let cfg = config(&SPEC, &[(k, v)]).unwrap();
             assert!((SPEC.build)(&cfg, &setup()).is_err(), "{k}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_is_retried_from_that_record_on() {
+        use crate::outputs::testutil::{body, chunk};
+        use sluice_core::Value;
+
+        // Nobody listens: the first message draws "port unreachable",
+        // the send after it fails. The record without a short message
+        // before it is dropped for good; the rest is handed back.
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port().to_string();
+        drop(closed);
+        let cfg = config(&SPEC, &[("port", &port)]).unwrap();
+        let out = (SPEC.build)(&cfg, &setup()).unwrap();
+        let mut bodies = vec![body(&[("other", Value::UInt(0))])];
+        bodies.extend((1..5).map(|n| body(&[("short_message", Value::Str(format!("m{n}")))])));
+        let c = chunk("t", &bodies);
+        let Verdict::Partial(partial) = out.flush(&c).await else {
+            panic!("a send into a closed port should stop the flush part way");
+        };
+        assert_eq!((partial.retry_records, partial.dropped), (3, 1));
+        let rest: Vec<u8> = c
+            .events()
+            .skip(2)
+            .flat_map(|e| e.unwrap().raw.to_vec())
+            .collect();
+        assert_eq!(partial.retry, rest);
     }
 }
