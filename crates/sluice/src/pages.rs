@@ -9,7 +9,7 @@
 //! they stay in the page cache, shared, and what the pipeline runs comes
 //! back by minor faults. Together with trimming the heap, idle RSS goes
 //! from about 10.7 MiB to 4.8 MiB when the binary was read from disk, and
-//! to about 6.3 MiB when it was just written (the page cache then holds it
+//! to 4.2-6.3 MiB when it was just written (the page cache then holds it
 //! in large folios, and each fault maps more of it).
 
 use std::time::Duration;
