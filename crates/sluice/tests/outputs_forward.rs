@@ -77,6 +77,29 @@ fn lines(from: usize, to: usize) -> Vec<u8> {
     text
 }
 
+/// Records a batch holds in the upstream-file tests.
+const NODE_BATCH: usize = 1_000;
+
+/// Writes batches of numbered lines, a flush (0.2 s) apart so that each
+/// is its own chunk.
+fn send_batches(stdin: &mut std::process::ChildStdin, batches: std::ops::Range<usize>) {
+    for batch in batches {
+        stdin
+            .write_all(&lines(batch * NODE_BATCH, (batch + 1) * NODE_BATCH))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+}
+
+/// Closes the sender's input and waits for it to exit, which it must do
+/// cleanly and without a single retry.
+fn finish_without_retries(tx: Child, stdin: std::process::ChildStdin) {
+    drop(stdin);
+    let out = wait(tx, T);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(!out.stderr.contains("retry"), "{}", out.stderr);
+}
+
 /// How many times each number arrived.
 fn counts(records: &[serde_json::Value]) -> HashMap<i64, usize> {
     let mut seen = HashMap::new();
@@ -314,7 +337,7 @@ fn stuck_destinations_do_not_hold_up_another_output() {
 
 #[test]
 fn an_upstream_file_balances_over_nodes_and_skips_a_dead_one() {
-    const BATCH: usize = 1_000;
+    const BATCH: usize = NODE_BATCH;
     let dir = temp_dir("fwd-nodes");
     let (a, b, dead) = (free_port(), free_port(), free_port());
     let rx_a = receiver(a, &[], None);
@@ -331,17 +354,8 @@ fn an_upstream_file_balances_over_nodes_and_skips_a_dead_one() {
     let props = [format!("upstream={}", nodes.display())];
     let mut tx = sender(&dir, &props);
     let mut stdin = tx.stdin.take().unwrap();
-    for batch in 0..4 {
-        stdin
-            .write_all(&lines(batch * BATCH, (batch + 1) * BATCH))
-            .unwrap();
-        // A flush (0.2 s) between batches, so each is its own chunk.
-        std::thread::sleep(Duration::from_millis(400));
-    }
-    drop(stdin);
-    let out = wait(tx, T);
-    assert!(out.status.success(), "{}", out.stderr);
-    assert!(!out.stderr.contains("retry"), "{}", out.stderr);
+    send_batches(&mut stdin, 0..4);
+    finish_without_retries(tx, stdin);
 
     let total = 4 * BATCH;
     assert!(eventually(T, || {
@@ -362,7 +376,7 @@ fn an_upstream_file_balances_over_nodes_and_skips_a_dead_one() {
 
 #[test]
 fn upstream_nodes_use_their_own_keys_and_tls_and_fail_over_when_one_is_killed() {
-    const BATCH: usize = 1_000;
+    const BATCH: usize = NODE_BATCH;
     let dir = temp_dir("fwd-node-keys");
     let (out_a, out_b) = (temp_dir("fwd-node-a"), temp_dir("fwd-node-b"));
     let certs = test_certificates(&dir);
@@ -402,16 +416,7 @@ fn upstream_nodes_use_their_own_keys_and_tls_and_fail_over_when_one_is_killed() 
     ];
     let mut tx = sender(&dir, &props);
     let mut stdin = tx.stdin.take().unwrap();
-    let send_batch = |stdin: &mut std::process::ChildStdin, batch: usize| {
-        stdin
-            .write_all(&lines(batch * BATCH, (batch + 1) * BATCH))
-            .unwrap();
-        // A flush (0.2 s) between batches, so each is its own chunk.
-        std::thread::sleep(Duration::from_millis(400));
-    };
-    for batch in 0..4 {
-        send_batch(&mut stdin, batch);
-    }
+    send_batches(&mut stdin, 0..4);
     let arrived = |dirs: &[&Path]| {
         dirs.iter()
             .map(|d| common::read_json_file(&d.join("num")).len())
@@ -427,13 +432,8 @@ fn upstream_nodes_use_their_own_keys_and_tls_and_fail_over_when_one_is_killed() 
     // Node a dies: every flush that starts with it fails over to b.
     rx_a.child.kill().unwrap();
     rx_a.child.wait().unwrap();
-    for batch in 4..8 {
-        send_batch(&mut stdin, batch);
-    }
-    drop(stdin);
-    let out = wait(tx, T);
-    assert!(out.status.success(), "{}", out.stderr);
-    assert!(!out.stderr.contains("retry"), "{}", out.stderr);
+    send_batches(&mut stdin, 4..8);
+    finish_without_retries(tx, stdin);
 
     let total = 8 * BATCH;
     assert!(eventually(T, || arrived(&[&out_a, &out_b]) >= total));
@@ -530,7 +530,7 @@ fn numbers_of_gzip_frames_with_integer_times(stream: &[u8]) -> Vec<i64> {
 
 #[test]
 fn upstream_nodes_frame_and_confirm_chunks_their_own_way() {
-    const BATCH: usize = 1_000;
+    const BATCH: usize = NODE_BATCH;
     let dir = temp_dir("fwd-node-frames");
     // Node raw: a plain socket this test decodes, asking for gzip and
     // whole-second times. Node acked: a sluice, with acks required.
@@ -553,17 +553,8 @@ fn upstream_nodes_frame_and_confirm_chunks_their_own_way() {
     );
     let mut tx = sender(&dir, &[format!("upstream={}", nodes.display())]);
     let mut stdin = tx.stdin.take().unwrap();
-    for batch in 0..4 {
-        stdin
-            .write_all(&lines(batch * BATCH, (batch + 1) * BATCH))
-            .unwrap();
-        // A flush (0.2 s) between batches, so each is its own chunk.
-        std::thread::sleep(Duration::from_millis(400));
-    }
-    drop(stdin);
-    let out = wait(tx, T);
-    assert!(out.status.success(), "{}", out.stderr);
-    assert!(!out.stderr.contains("retry"), "{}", out.stderr);
+    send_batches(&mut stdin, 0..4);
+    finish_without_retries(tx, stdin);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let streams = raw_rx.join().unwrap();
 

@@ -29,9 +29,8 @@ use sluice_core::net::tls_client::required_client_config;
 use sluice_core::net::upstream::{Target, Upstream, UPSTREAM_PROPS};
 use sluice_core::plugin::{BuildOutput, Output, Setup, Spec, Verdict};
 use sluice_core::Chunk;
-use tokio::net::UdpSocket;
-use tokio::sync::OnceCell;
 
+use super::datagram::{RecordSends, UdpPeer};
 use super::gelf_message::{Keys, Messages, Skip, KEY_PROPS};
 
 /// GELF allows at most this many chunks per message.
@@ -82,11 +81,9 @@ pub const SPEC: Spec<BuildOutput> = Spec {
 enum Transport {
     Stream(Upstream),
     Datagram {
-        host: String,
-        port: u16,
+        peer: UdpPeer,
         packet_size: usize,
         compress: bool,
-        socket: OnceCell<UdpSocket>,
     },
 }
 
@@ -114,11 +111,9 @@ fn transport(cfg: &PluginConfig) -> Result<Transport, ConfigError> {
                 return Err(cfg.error("packet_size", "must be between 13 and 65507"));
             }
             Ok(Transport::Datagram {
-                host,
-                port,
+                peer: UdpPeer::new(host, port),
                 packet_size: packet_size as usize,
                 compress: cfg.bool("compress"),
-                socket: OnceCell::new(),
             })
         }
         "tcp" | "tls" => {
@@ -174,51 +169,49 @@ impl Gelf {
     async fn send_datagrams(
         &self,
         chunk: &Chunk,
-        socket: &UdpSocket,
-        peer: &str,
+        peer: &UdpPeer,
         packet_size: usize,
         compress: bool,
     ) -> Verdict {
+        let socket = match peer.socket().await {
+            Ok(socket) => socket,
+            Err(verdict) => return verdict,
+        };
         let mut skipped = Messages::default();
-        let (mut too_large, mut handled) = (0, 0);
+        let mut too_large = 0;
         let mut message = Vec::with_capacity(256);
-        let mut events = chunk.events();
-        loop {
-            let rest = events.rest();
-            let Some(event) = events.next() else {
-                break;
-            };
+        let mut records = RecordSends::new(chunk);
+        while let Some(record) = records.next_record() {
             message.clear();
-            let written = event
+            let written = record
                 .map_err(Skip::from)
                 .and_then(|e| self.keys.write(&mut message, chunk.tag(), &e));
-            match written {
-                Err(Skip::NoShortMessage) => skipped.no_short_message += 1,
-                Err(Skip::Malformed(_)) => skipped.malformed += 1,
-                Ok(()) => {
-                    let packed;
-                    let message = if compress {
-                        packed = gzip(&message);
-                        &packed
-                    } else {
-                        &message
-                    };
-                    let Some(datagrams) = datagrams(message, packet_size) else {
-                        too_large += 1;
-                        handled += 1;
-                        continue;
-                    };
-                    for d in datagrams {
-                        if let Err(e) = socket.send(&d).await {
-                            skipped.log_skipped(chunk.tag(), &self.keys);
-                            let dropped = skipped.no_short_message + skipped.malformed + too_large;
-                            let reason = format!("cannot send to {peer}; {e}");
-                            return super::send_stopped(chunk, handled, dropped, rest, reason);
-                        }
-                    }
+            if let Err(skip) = written {
+                match skip {
+                    Skip::NoShortMessage => skipped.no_short_message += 1,
+                    Skip::Malformed(_) => skipped.malformed += 1,
+                }
+                records.drop_current();
+                continue;
+            }
+            let packed;
+            let message = if compress {
+                packed = gzip(&message);
+                &packed
+            } else {
+                &message
+            };
+            let Some(datagrams) = datagrams(message, packet_size) else {
+                too_large += 1;
+                records.drop_current();
+                continue;
+            };
+            for d in datagrams {
+                if let Err(e) = socket.send(&d).await {
+                    skipped.log_skipped(chunk.tag(), &self.keys);
+                    return records.failed(format!("cannot send to {}; {e}", peer.name()));
                 }
             }
-            handled += 1;
         }
         skipped.log_skipped(chunk.tag(), &self.keys);
         if too_large > 0 {
@@ -247,21 +240,11 @@ impl Output for Gelf {
                 super::write_stream(upstream, &payload).await
             }
             Transport::Datagram {
-                host,
-                port,
+                peer,
                 packet_size,
                 compress,
-                socket,
             } => {
-                let socket = match socket
-                    .get_or_try_init(|| super::connect_udp(host, *port))
-                    .await
-                {
-                    Ok(s) => s,
-                    Err(e) => return Verdict::Retry(format!("cannot reach {host}:{port}; {e}")),
-                };
-                let peer = format!("{host}:{port}");
-                self.send_datagrams(chunk, socket, &peer, *packet_size, *compress)
+                self.send_datagrams(chunk, peer, *packet_size, *compress)
                     .await
             }
         }
@@ -309,12 +292,9 @@ mod tests {
         use crate::outputs::testutil::{body, chunk};
         use sluice_core::Value;
 
-        // Nobody listens: the first message draws "port unreachable",
-        // the send after it fails. The record without a short message
-        // before it is dropped for good; the rest is handed back.
-        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = closed.local_addr().unwrap().port().to_string();
-        drop(closed);
+        // The record without a short message before the failed send is
+        // dropped for good; the rest is handed back.
+        let port = crate::outputs::datagram::testutil::closed_udp_port();
         let cfg = config(&SPEC, &[("port", &port)]).unwrap();
         let out = (SPEC.build)(&cfg, &setup()).unwrap();
         let mut bodies = vec![body(&[("other", Value::UInt(0))])];

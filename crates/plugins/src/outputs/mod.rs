@@ -1,9 +1,11 @@
 //! The outputs: each module is one `[OUTPUT]` plugin, named as configs
 //! name it. `format` holds the record printing that several share,
-//! `gelf_message` the GELF message that `gelf` and `http` send;
+//! `gelf_message` the GELF message that `gelf` and `http` send,
+//! `datagram` the UDP sending of `udp`, `syslog` and `gelf`;
 //! [`upstream`] reads where a network output connects.
 
 pub mod counter;
+mod datagram;
 pub mod es;
 pub mod exit;
 pub mod file;
@@ -23,9 +25,7 @@ pub mod udp;
 
 use sluice_core::config::{ConfigError, PluginConfig};
 use sluice_core::net::upstream::{Target, Upstream, UpstreamConfig};
-use sluice_core::plugin::{BuildOutput, Partial, Spec, Verdict};
-use sluice_core::Chunk;
-use tokio::net::UdpSocket;
+use sluice_core::plugin::{BuildOutput, Spec, Verdict};
 
 /// Every output plugin, in the order `-h` lists them.
 pub fn specs() -> Vec<Spec<BuildOutput>> {
@@ -125,50 +125,6 @@ pub(crate) async fn write_stream(upstream: &Upstream, payload: &[u8]) -> Verdict
             Err(e) => return Verdict::Retry(e.to_string()),
         }
     }
-}
-
-/// The verdict of a flush that sends a chunk's records one at a time (one
-/// datagram each) and stopped at a failed send. `handled` records were
-/// sent or dropped before it, `dropped` of them dropped for good (not
-/// maps, too large); `rest` is the chunk from the record whose send
-/// failed. Nothing is sent twice: a retry starts at that record.
-pub(crate) fn send_stopped(
-    chunk: &Chunk,
-    handled: usize,
-    dropped: usize,
-    rest: &[u8],
-    reason: String,
-) -> Verdict {
-    if handled == 0 {
-        return Verdict::Retry(reason);
-    }
-    Verdict::Partial(Partial {
-        retry: rest.to_vec(),
-        retry_records: chunk.records().saturating_sub(handled),
-        dropped,
-        reason,
-    })
-}
-
-/// A UDP socket connected to `host:port`, the name resolved without
-/// blocking.
-///
-/// # Errors
-///
-/// The name does not resolve, or the socket cannot be bound or connected.
-pub(crate) async fn connect_udp(host: &str, port: u16) -> std::io::Result<UdpSocket> {
-    let addr = tokio::net::lookup_host((host, port))
-        .await?
-        .next()
-        .ok_or_else(|| std::io::Error::other("the name has no address"))?;
-    let local: std::net::SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(local).await?;
-    socket.connect(addr).await?;
-    Ok(socket)
 }
 
 /// Writes `text` to standard output in one locked write, off the reactor.

@@ -23,9 +23,8 @@ use sluice_core::json;
 use sluice_core::msgpack::{DecodeError, Reader, Token};
 use sluice_core::plugin::{BuildOutput, Output, Setup, Spec, Verdict};
 use sluice_core::{Chunk, RawEvent};
-use tokio::net::UdpSocket;
-use tokio::sync::OnceCell;
 
+use super::datagram::{RecordSends, UdpPeer};
 use super::format::key_text;
 use super::stdout::{self, Format, Options};
 
@@ -75,13 +74,9 @@ pub const SPEC: Spec<BuildOutput> = Spec {
 };
 
 struct Udp {
-    host: String,
-    port: u16,
+    peer: UdpPeer,
     options: Options,
     raw_key: Option<String>,
-    /// Bound and connected on the first flush, so name resolution runs
-    /// in the flush, never at configuration time.
-    socket: OnceCell<UdpSocket>,
 }
 
 fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> {
@@ -91,24 +86,19 @@ fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> 
         .filter(|p| *p > 0)
         .ok_or_else(|| cfg.error("port", format!("'{port}' is not a port (1-65535)")))?;
     Ok(Arc::new(Udp {
-        host: cfg.str("host").unwrap_or("127.0.0.1").trim().to_owned(),
-        port,
+        peer: UdpPeer::new(
+            cfg.str("host").unwrap_or("127.0.0.1").trim().to_owned(),
+            port,
+        ),
         options: stdout::options(cfg)?,
         raw_key: cfg
             .str("raw_message_key")
             .filter(|k| !k.is_empty())
             .map(str::to_owned),
-        socket: OnceCell::new(),
     }))
 }
 
 impl Udp {
-    async fn socket(&self) -> std::io::Result<&UdpSocket> {
-        self.socket
-            .get_or_try_init(|| super::connect_udp(&self.host, self.port))
-            .await
-    }
-
     /// One record's datagram, appended to `out`.
     fn datagram(&self, e: &RawEvent<'_>, out: &mut Vec<u8>) -> Result<(), DecodeError> {
         if let Some(key) = &self.raw_key {
@@ -157,34 +147,27 @@ fn write_raw_value(out: &mut Vec<u8>, body: &[u8], key: &str) -> Result<bool, De
 #[async_trait]
 impl Output for Udp {
     async fn flush(&self, chunk: &Chunk) -> Verdict {
-        let socket = match self.socket().await {
+        let socket = match self.peer.socket().await {
             Ok(socket) => socket,
-            Err(e) => {
-                return Verdict::Retry(format!("cannot reach {}:{}; {e}", self.host, self.port))
-            }
+            Err(verdict) => return verdict,
         };
         let (mut malformed, mut oversized) = (0usize, 0usize);
         let mut datagram = Vec::with_capacity(1024);
-        let mut events = chunk.events();
-        let mut handled = 0;
-        loop {
-            let rest = events.rest();
-            let Some(event) = events.next() else {
-                break;
-            };
+        let mut records = RecordSends::new(chunk);
+        while let Some(record) = records.next_record() {
             datagram.clear();
-            if event
+            if record
                 .and_then(|e| self.datagram(&e, &mut datagram))
                 .is_err()
             {
                 malformed += 1;
+                records.drop_current();
             } else if datagram.len() > MAX_DATAGRAM {
                 oversized += 1;
+                records.drop_current();
             } else if let Err(e) = socket.send(&datagram).await {
-                let reason = format!("cannot send to {}:{}; {e}", self.host, self.port);
-                return super::send_stopped(chunk, handled, malformed + oversized, rest, reason);
+                return records.failed(format!("cannot send to {}; {e}", self.peer.name()));
             }
-            handled += 1;
         }
         if malformed + oversized > 0 {
             tracing::warn!(
@@ -201,8 +184,10 @@ impl Output for Udp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outputs::datagram::testutil::closed_udp_port;
     use crate::outputs::testutil::{body, chunk, config, setup};
     use sluice_core::Value;
+    use tokio::net::UdpSocket;
 
     #[tokio::test]
     async fn each_record_is_one_datagram() {
@@ -235,11 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_send_is_retried_from_that_record_on() {
-        // A port nobody listens on: the first datagram draws an ICMP
-        // "port unreachable", and the send after it fails.
-        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = closed.local_addr().unwrap().port().to_string();
-        drop(closed);
+        let port = closed_udp_port();
         let cfg = config(&SPEC, &[("port", &port)]).unwrap();
         let out = (SPEC.build)(&cfg, &setup()).unwrap();
         let bodies: Vec<_> = (0..5u64).map(|n| body(&[("n", Value::UInt(n))])).collect();

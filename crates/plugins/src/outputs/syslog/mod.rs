@@ -30,9 +30,8 @@ use sluice_core::net::tls_client::required_client_config;
 use sluice_core::net::upstream::{Upstream, UPSTREAM_PROPS};
 use sluice_core::plugin::{BuildOutput, Output, Setup, Spec, Verdict};
 use sluice_core::Chunk;
-use tokio::net::UdpSocket;
-use tokio::sync::OnceCell;
 
+use super::datagram::{RecordSends, UdpPeer};
 use message::{Composer, Field, Layout};
 
 const fn field_props(
@@ -113,11 +112,7 @@ pub const SPEC: Spec<BuildOutput> = Spec {
 
 enum Transport {
     Stream(Upstream),
-    Datagram {
-        host: String,
-        port: u16,
-        socket: OnceCell<UdpSocket>,
-    },
+    Datagram(UdpPeer),
 }
 
 struct Syslog {
@@ -184,11 +179,7 @@ fn transport(cfg: &PluginConfig) -> Result<Transport, ConfigError> {
             let sluice_core::net::upstream::Target::Net { host, port } = target else {
                 return Err(cfg.error("mode", "udp needs host and port"));
             };
-            Ok(Transport::Datagram {
-                host,
-                port,
-                socket: OnceCell::new(),
-            })
+            Ok(Transport::Datagram(UdpPeer::new(host, port)))
         }
         "tcp" | "tls" => {
             let mut config = super::upstream_config(cfg)?;
@@ -229,27 +220,25 @@ impl Syslog {
 
     /// Sends each message as one datagram. A failed send stops the flush
     /// there, and a retry starts at that message.
-    async fn send_datagrams(&self, chunk: &Chunk, socket: &UdpSocket, peer: &str) -> Verdict {
+    async fn send_datagrams(&self, chunk: &Chunk, peer: &UdpPeer) -> Verdict {
+        let socket = match peer.socket().await {
+            Ok(socket) => socket,
+            Err(verdict) => return verdict,
+        };
         let mut malformed = 0;
-        let mut handled = 0;
         let mut message = Vec::with_capacity(512);
-        let mut events = chunk.events();
-        loop {
-            let rest = events.rest();
-            let Some(event) = events.next() else {
-                break;
-            };
+        let mut records = RecordSends::new(chunk);
+        while let Some(record) = records.next_record() {
             message.clear();
-            if event
+            if record
                 .and_then(|e| self.composer.write(&mut message, &e))
                 .is_err()
             {
                 malformed += 1;
+                records.drop_current();
             } else if let Err(e) = socket.send(&message).await {
-                let reason = format!("cannot send to {peer}; {e}");
-                return super::send_stopped(chunk, handled, malformed, rest, reason);
+                return records.failed(format!("cannot send to {}; {e}", peer.name()));
             }
-            handled += 1;
         }
         warn_malformed(chunk, malformed);
         Verdict::Ok
@@ -275,24 +264,14 @@ impl Output for Syslog {
                 warn_malformed(chunk, malformed);
                 super::write_stream(upstream, &messages).await
             }
-            Transport::Datagram { host, port, socket } => {
-                let socket = match socket
-                    .get_or_try_init(|| super::connect_udp(host, *port))
-                    .await
-                {
-                    Ok(s) => s,
-                    Err(e) => return Verdict::Retry(format!("cannot reach {host}:{port}; {e}")),
-                };
-                self.send_datagrams(chunk, socket, &format!("{host}:{port}"))
-                    .await
-            }
+            Transport::Datagram(peer) => self.send_datagrams(chunk, peer).await,
         }
     }
 
     fn connections(&self) -> Option<(u64, u64)> {
         match &self.transport {
             Transport::Stream(upstream) => super::connection_counts([upstream]),
-            Transport::Datagram { .. } => None,
+            Transport::Datagram(_) => None,
         }
     }
 
@@ -329,11 +308,7 @@ mod tests {
         use sluice_core::event::Events;
         use sluice_core::Value;
 
-        // Nobody listens: the first datagram draws "port unreachable",
-        // the send after it fails, and only the rest is handed back.
-        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = closed.local_addr().unwrap().port().to_string();
-        drop(closed);
+        let port = crate::outputs::datagram::testutil::closed_udp_port();
         let cfg = config(&SPEC, &[("port", &port), ("syslog_message_key", "m")]).unwrap();
         let out = (SPEC.build)(&cfg, &setup()).unwrap();
         let bodies: Vec<_> = (0..4)
