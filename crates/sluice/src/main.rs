@@ -21,6 +21,7 @@ use sluice_core::shutdown::Shutdown;
 use cli::{Action, RunArgs};
 
 fn main() -> ExitCode {
+    pages::note_start_up_files();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let action = match cli::parse(&argv) {
         Ok(a) => a,

@@ -5,25 +5,53 @@
 //! work (reading the configuration, compiling parsers, building plugins)
 //! leaves about 5 MiB of sluice's 8.7 MiB of code and 2 MiB of the shared
 //! libraries mapped, while the running pipeline uses a fraction of it.
-//! A few seconds after start the process unmaps its read-only file pages;
-//! they stay in the page cache, shared, and what the pipeline runs comes
-//! back by minor faults. Together with trimming the heap, idle RSS goes
+//! A few seconds after start the process unmaps the pages of the
+//! read-only mappings of its binary and of the libraries loaded with it
+//! (files mapped later are left alone, see [`release_start_up`]); they
+//! stay in the page cache, shared, and what the pipeline runs comes back
+//! by minor faults. Together with trimming the heap, idle RSS goes
 //! from about 10.7 MiB to 4.8 MiB when the binary was read from disk, and
 //! to 4.2-6.3 MiB when it was just written (the page cache then holds it
 //! in large folios, and each fault maps more of it).
 
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The inodes of the files mapped when `main` starts: the binary and the
+/// libraries the dynamic linker loaded for it.
+static START_UP_FILES: OnceLock<Vec<u64>> = OnceLock::new();
+
+/// Notes which files are mapped before sluice does anything; only their
+/// pages are given back later (see [`release_start_up`]). Call first
+/// thing in `main`.
+pub fn note_start_up_files() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    let mut inodes: Vec<u64> = maps.lines().filter_map(file_inode).collect();
+    inodes.sort_unstable();
+    inodes.dedup();
+    let _ = START_UP_FILES.set(inodes);
+}
 
 /// How long after start the start-up pages are given back.
 pub const START_UP: Duration = Duration::from_secs(3);
 
-/// Unmaps this process's pages of read-only file mappings (code, read-only
-/// data, shared libraries), keeping them in the page cache: a page the
-/// process touches again is mapped back by a minor fault. Called once
-/// start-up is over, it leaves resident only the code the running
-/// pipeline uses. A mapping that holds private copies (relocated data
-/// made read-only after start) is left alone, since unmapping a copy
-/// would bring the file's original bytes back.
+/// Unmaps this process's pages of the read-only mappings of the binary
+/// and of the libraries loaded with it (code, read-only data), keeping
+/// them in the page cache: a page the process touches again is mapped
+/// back by a minor fault. Called once start-up is over, it leaves
+/// resident only the code the running pipeline uses. A mapping that
+/// holds private copies (relocated data made read-only after start) is
+/// left alone, since unmapping a copy would bring the file's original
+/// bytes back.
+///
+/// Only files mapped before `main` ran are touched: those mappings stay
+/// as they are for the life of the process. Other files' mappings may
+/// change between reading `smaps` and advising (a library that name
+/// resolution loads is mapped, then relocated; a mapping that goes away
+/// leaves its addresses free for the heap), and advising a range that
+/// became private data would throw that data away.
 pub fn release_start_up() {
     release_read_only_pages();
     trim_heap();
@@ -45,6 +73,9 @@ fn trim_heap() {
 /// Unmaps the pages of read-only file mappings that hold no private
 /// copies (see [`release_start_up`]).
 fn release_read_only_pages() {
+    let Some(files) = START_UP_FILES.get() else {
+        return;
+    };
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
@@ -67,7 +98,7 @@ fn release_read_only_pages() {
                 };
             }
         } else if is_mapping_header(line) {
-            current = read_only_file_mapping(line);
+            current = read_only_mapping_of(line, files);
         }
     }
 }
@@ -80,14 +111,22 @@ fn is_mapping_header(line: &str) -> bool {
         .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
 }
 
+/// The inode of the file a `/proc/self/maps` line maps, if it maps one.
+fn file_inode(line: &str) -> Option<u64> {
+    let mut fields = line.split_ascii_whitespace();
+    let inode = fields.nth(4)?.parse::<u64>().ok()?;
+    let path = fields.next()?;
+    (inode != 0 && path.starts_with('/')).then_some(inode)
+}
+
 /// The start and length of a `/proc/self/maps` line's mapping when it maps
-/// a file and cannot be written.
-fn read_only_file_mapping(line: &str) -> Option<(usize, usize)> {
+/// one of `files` (sorted inodes) and cannot be written.
+fn read_only_mapping_of(line: &str, files: &[u64]) -> Option<(usize, usize)> {
+    let inode = file_inode(line)?;
     let mut fields = line.split_ascii_whitespace();
     let range = fields.next()?;
     let perms = fields.next()?;
-    let path = fields.nth(3)?;
-    if !path.starts_with('/') || perms.as_bytes().get(1) != Some(&b'-') {
+    if files.binary_search(&inode).is_err() || perms.as_bytes().get(1) != Some(&b'-') {
         return None;
     }
     let (start, end) = range.split_once('-')?;
@@ -101,19 +140,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_read_only_file_mappings_are_advised() {
-        let text = "55d0c0a00000-55d0c0e00000 r-xp 00200000 08:01 1234 /usr/bin/sluice";
+    fn only_read_only_mappings_of_start_up_files_are_advised() {
+        let files = [99, 1234];
+        let code = "55d0c0a00000-55d0c0e00000 r-xp 00200000 08:01 1234 /usr/bin/sluice";
         assert_eq!(
-            read_only_file_mapping(text),
+            read_only_mapping_of(code, &files),
             Some((0x55d0c0a00000, 0x400000))
         );
+        let replaced = "55d0c0a00000-55d0c0e00000 r--p 0 08:01 1234 /usr/bin/sluice (deleted)";
+        assert!(read_only_mapping_of(replaced, &files).is_some());
+        let libc = "7f0000000000-7f0000100000 r-xp 00000000 08:01 99 /usr/lib/libc.so.6";
+        assert!(read_only_mapping_of(libc, &files).is_some());
+        let later = "7f0000200000-7f0000300000 r--p 00000000 08:01 77 /usr/lib/libnss_dns.so.2";
+        assert_eq!(read_only_mapping_of(later, &files), None);
         let data = "55d0c1000000-55d0c1001000 rw-p 00400000 08:01 1234 /usr/bin/sluice";
-        assert_eq!(read_only_file_mapping(data), None);
+        assert_eq!(read_only_mapping_of(data, &files), None);
         let heap = "55d0c2000000-55d0c2100000 rw-p 00000000 00:00 0 [heap]";
-        assert_eq!(read_only_file_mapping(heap), None);
+        assert_eq!(file_inode(heap), None);
         let anon = "7f0000000000-7f0000001000 r--p 00000000 00:00 0";
-        assert_eq!(read_only_file_mapping(anon), None);
-        let vdso = "7ffd0000000-7ffd0002000 r-xp 00000000 00:00 0 [vdso]";
-        assert_eq!(read_only_file_mapping(vdso), None);
+        assert_eq!(file_inode(anon), None);
     }
 }
