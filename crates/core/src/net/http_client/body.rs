@@ -1,5 +1,5 @@
-//! Request body and header helpers: gzip off the reactor for large
-//! bodies, and the `Authorization: Basic` value.
+//! Request body and header helpers: compression (gzip, or any other)
+//! off the reactor for large bodies, and the `Authorization: Basic` value.
 
 use std::io::Write as _;
 
@@ -16,12 +16,18 @@ const BLOCKING_THRESHOLD: usize = 64 * 1024;
 /// level 6 (bench/http_out.py) for bodies about a quarter larger; a
 /// forwarder's CPU is usually the scarcer of the two.
 pub async fn gzip(body: Vec<u8>) -> Vec<u8> {
+    compress_with(body, gzip_now).await
+}
+
+/// Runs `compress` over `body`, on a blocking thread when the body is
+/// large.
+pub async fn compress_with(body: Vec<u8>, compress: fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
     if body.len() < BLOCKING_THRESHOLD {
-        return gzip_now(&body);
+        return compress(&body);
     }
     // The closure does not panic; a cancelled task only happens at
     // runtime shutdown, where nothing is sent anyway.
-    tokio::task::spawn_blocking(move || gzip_now(&body))
+    tokio::task::spawn_blocking(move || compress(&body))
         .await
         .unwrap_or_default()
 }

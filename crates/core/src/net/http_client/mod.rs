@@ -47,7 +47,7 @@ use crate::config::{ConfigError, PluginConfig, PropKind, Property};
 use crate::net::tls::TLS_PROPS;
 use crate::plugin::Verdict;
 
-pub use body::{basic_auth, gzip};
+pub use body::{basic_auth, compress_with, gzip};
 use conn::{Conn, Version};
 use connect::Destination;
 use pool::Pool;

@@ -10,13 +10,16 @@
 //! `drop_single_key` (off; on: a record left with one key sends just its
 //! value, JSON-encoded; raw: strings without quotes), `http_user`/
 //! `http_passwd`, `bearer_token`, `header NAME VALUE` (repeatable),
-//! `compress gzip`, and the shared HTTP client's `net.*` and `tls.*`.
+//! `compress` (`gzip`: the JSON body gzipped; `snappy`, not in Fluent
+//! Bit: the protobuf `PushRequest` in a Snappy block, as Promtail and
+//! Vector send), and the shared HTTP client's `net.*` and `tls.*`.
 //!
 //! A chunk is one request; records are grouped into one stream per label
 //! set (see [`push`]). Keys used as labels stay in the line unless
 //! `remove_keys` names them.
 
 mod labels;
+mod proto;
 mod push;
 
 use std::sync::Arc;
@@ -32,7 +35,7 @@ use sluice_core::plugin::{BuildOutput, Output, Setup, Spec, Verdict};
 use sluice_core::record_accessor::RecordAccessor;
 use sluice_core::Chunk;
 
-use super::http::{compression, configured_headers, header_value};
+use super::http::{configured_headers, header_value};
 use labels::LabelSet;
 use push::{LineFormat, PushOptions, SingleKey};
 
@@ -86,7 +89,12 @@ const OWN_PROPS: &[Property] = &[
     ),
     Property::new("bearer_token", PropKind::Str, None, "Bearer token"),
     Property::new("header", PropKind::Str, None, "A header: NAME VALUE").repeatable(),
-    Property::new("compress", PropKind::Str, None, "gzip: compress the body"),
+    Property::new(
+        "compress",
+        PropKind::Str,
+        None,
+        "gzip: JSON gzipped; snappy: protobuf in a Snappy block",
+    ),
 ];
 
 const PROPS: [Property; OWN_PROPS.len() + HTTP_OUTPUT_NET_PROPS.len()] =
@@ -104,16 +112,41 @@ struct Loki {
     path: String,
     options: PushOptions,
     headers: Vec<(HeaderName, HeaderValue)>,
-    gzip: bool,
+    compress: Compress,
+}
+
+/// `compress`: how the body is packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compress {
+    None,
+    /// JSON, gzipped.
+    Gzip,
+    /// Protobuf in a Snappy block.
+    Snappy,
+}
+
+fn compress(cfg: &PluginConfig) -> Result<Compress, ConfigError> {
+    match cfg.str("compress").map(str::trim) {
+        None | Some("") => Ok(Compress::None),
+        Some(v) if v.eq_ignore_ascii_case("gzip") => Ok(Compress::Gzip),
+        Some(v) if v.eq_ignore_ascii_case("snappy") => Ok(Compress::Snappy),
+        Some(v) => Err(cfg.error(
+            "compress",
+            format!("unknown compression '{v}'; use gzip or snappy"),
+        )),
+    }
 }
 
 fn build(cfg: &PluginConfig, _: &Setup) -> Result<Arc<dyn Output>, ConfigError> {
+    let compress = compress(cfg)?;
+    let mut options = push_options(cfg)?;
+    options.protobuf = compress == Compress::Snappy;
     Ok(Arc::new(Loki {
         client: HttpClient::from_config(cfg)?,
         path: http_client::request_path(cfg, "uri", "/loki/api/v1/push")?,
-        options: push_options(cfg)?,
-        headers: headers(cfg)?,
-        gzip: compression(cfg)?,
+        options,
+        headers: headers(cfg, compress)?,
+        compress,
     }))
 }
 
@@ -150,11 +183,19 @@ fn push_options(cfg: &PluginConfig) -> Result<PushOptions, ConfigError> {
         remove_keys,
         line_format,
         single_key,
+        protobuf: false,
     })
 }
 
-fn headers(cfg: &PluginConfig) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
-    let mut headers = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+fn headers(
+    cfg: &PluginConfig,
+    compress: Compress,
+) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
+    let content_type = match compress {
+        Compress::Snappy => "application/x-protobuf",
+        Compress::None | Compress::Gzip => "application/json",
+    };
+    let mut headers = vec![(CONTENT_TYPE, HeaderValue::from_static(content_type))];
     headers.extend(configured_headers(cfg)?);
     if let Some(tenant) = cfg.str("tenant_id").filter(|t| !t.trim().is_empty()) {
         let name = HeaderName::from_static("x-scope-orgid");
@@ -186,11 +227,15 @@ impl Output for Loki {
             return Verdict::Ok;
         }
         let mut headers = self.headers.clone();
-        let body = if self.gzip {
-            headers.push((CONTENT_ENCODING, HeaderValue::from_static("gzip")));
-            http_client::gzip(push.body).await
-        } else {
-            push.body
+        let body = match self.compress {
+            Compress::None => push.body,
+            Compress::Gzip => {
+                headers.push((CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+                http_client::gzip(push.body).await
+            }
+            // Loki reads a protobuf push as one Snappy block, with no
+            // Content-Encoding.
+            Compress::Snappy => proto::snappy(push.body).await,
         };
         let request = HttpRequest {
             method: Method::POST,
@@ -217,6 +262,7 @@ mod tests {
             ("line_format", "logfmt"),
             ("drop_single_key", "maybe"),
             ("remove_keys", "$a["),
+            ("compress", "zstd"),
         ] {
             let cfg = config(&SPEC, &[(key, value)]).unwrap();
             let err = (SPEC.build)(&cfg, &setup()).err().expect(key).to_string();

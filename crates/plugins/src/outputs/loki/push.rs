@@ -40,10 +40,12 @@ pub(crate) struct PushOptions {
     pub remove_keys: Vec<RecordAccessor>,
     pub line_format: LineFormat,
     pub single_key: SingleKey,
+    /// Write the protobuf `PushRequest` (see `proto`) instead of JSON.
+    pub protobuf: bool,
 }
 
 /// One entry: its time, its line and its structured metadata.
-type Entries = Vec<(EventTime, String, Vec<(String, String)>)>;
+pub(crate) type Entries = Vec<(EventTime, String, Vec<(String, String)>)>;
 
 /// A built body and the events that could not be read.
 #[derive(Debug, Default)]
@@ -85,7 +87,14 @@ impl PushOptions {
             order[slot].1.push((time, line, metadata));
             push.entries += 1;
         }
-        write_streams(&mut push.body, &mut order);
+        for (_, entries) in &mut order {
+            entries.sort_by_key(|(time, _, _)| (time.sec, time.nsec));
+        }
+        if self.protobuf {
+            super::proto::write_push(&mut push.body, &order);
+        } else {
+            write_streams(&mut push.body, &order);
+        }
         push
     }
 
@@ -130,13 +139,12 @@ fn key_value(record: &Map) -> String {
     line
 }
 
-fn write_streams(out: &mut Vec<u8>, streams: &mut [(Vec<(String, String)>, Entries)]) {
+fn write_streams(out: &mut Vec<u8>, streams: &[(Vec<(String, String)>, Entries)]) {
     out.extend_from_slice(b"{\"streams\":[");
-    for (n, (labels, entries)) in streams.iter_mut().enumerate() {
+    for (n, (labels, entries)) in streams.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        entries.sort_by_key(|(time, _, _)| (time.sec, time.nsec));
         out.extend_from_slice(b"{\"stream\":");
         write_pairs(out, labels);
         out.extend_from_slice(b",\"values\":[");
@@ -199,6 +207,7 @@ mod tests {
             remove_keys: vec![RecordAccessor::parse("$app").unwrap()],
             line_format,
             single_key,
+            protobuf: false,
         }
     }
 
