@@ -8,6 +8,7 @@ pub mod json;
 pub mod logfmt;
 pub mod ltsv;
 pub mod regex;
+mod rfc5424;
 
 use sluice_core::plugin::{BuildParser, Spec};
 

@@ -9,7 +9,9 @@
 //! not match does not match.
 //!
 //! The hot path reuses the caller's capture buffer and writes each field
-//! straight into the output: no allocation per line.
+//! straight into the output: no allocation per line. The shipped
+//! `syslog-rfc5424` pattern is matched by hand where that is certain to
+//! agree with the regex (`rfc5424`).
 
 use std::sync::Arc;
 
@@ -17,6 +19,8 @@ use sluice_core::config::{ConfigError, PluginConfig, PropKind, Property};
 use sluice_core::parser::{ParseError, ParseState, Parsed, Parser, ParserOptions, RecordWriter};
 use sluice_core::plugin::{BuildParser, Spec};
 use sluice_core::regex_compat::{self, CompiledRegex};
+
+use super::rfc5424::{self, Outcome};
 
 const PROPS: &[Property] = &[Property::new(
     "regex",
@@ -36,6 +40,9 @@ pub const SPEC: Spec<BuildParser> = Spec {
 struct RegexParser {
     regex: CompiledRegex,
     opts: ParserOptions,
+    /// The pattern is the shipped `syslog-rfc5424` one: most lines are
+    /// matched by hand (see `rfc5424`).
+    rfc5424: bool,
 }
 
 fn build(cfg: &PluginConfig, opts: ParserOptions) -> Result<Arc<dyn Parser>, ConfigError> {
@@ -54,7 +61,17 @@ fn build(cfg: &PluginConfig, opts: ParserOptions) -> Result<Arc<dyn Parser>, Con
     if regex.is_backtracking() {
         tracing::debug!(parser = %opts.name, "regex needs the backtracking engine");
     }
-    Ok(Arc::new(RegexParser { regex, opts }))
+    let rfc5424 = pattern.trim() == rfc5424::PATTERN
+        && regex
+            .names()
+            .iter()
+            .map(|(_, n)| n.as_str())
+            .eq(rfc5424::GROUPS);
+    Ok(Arc::new(RegexParser {
+        regex,
+        opts,
+        rfc5424,
+    }))
 }
 
 impl Parser for RegexParser {
@@ -64,19 +81,46 @@ impl Parser for RegexParser {
         state: &mut ParseState,
         out: &mut Vec<u8>,
     ) -> Result<Parsed, ParseError> {
+        if self.rfc5424 {
+            match rfc5424::find(input) {
+                Outcome::Match(spans) => {
+                    let fields = rfc5424::GROUPS.iter().zip(spans);
+                    return self.write(input, fields, out);
+                }
+                Outcome::NoMatch => return Err(ParseError::NoMatch),
+                Outcome::Undecided => {}
+            }
+        }
         if !self.regex.captures(input, &mut state.captures) {
             return Err(ParseError::NoMatch);
         }
+        let fields = self
+            .regex
+            .names()
+            .iter()
+            .map(|(group, name)| (name.as_str(), state.captures.get(*group)));
+        self.write(input, fields, out)
+    }
+}
+
+impl RegexParser {
+    /// Writes the record of a match: each group that took part, by name.
+    fn write<'n, N: AsRef<str> + 'n>(
+        &self,
+        input: &[u8],
+        fields: impl Iterator<Item = (N, Option<(usize, usize)>)>,
+        out: &mut Vec<u8>,
+    ) -> Result<Parsed, ParseError> {
         let start = out.len();
         let mut record = RecordWriter::new(&self.opts, out);
-        for (group, name) in self.regex.names() {
-            let Some((from, to)) = state.captures.get(*group) else {
+        for (name, span) in fields {
+            let Some((from, to)) = span else {
                 continue;
             };
             if from == to && self.opts.skip_empty {
                 continue;
             }
-            record.field(name.as_bytes(), &input[from..to]);
+            record.field(name.as_ref().as_bytes(), &input[from..to]);
         }
         let result = record.finish();
         if result.is_err() {
@@ -145,6 +189,34 @@ mod tests {
         assert_eq!(
             err,
             "p.conf:4: key 'Colour': unknown property for parser 'regex'"
+        );
+    }
+
+    #[test]
+    fn the_shipped_rfc5424_parser_gives_the_same_record_either_way() {
+        let p = build(&[
+            ("Format", "regex"),
+            ("Regex", super::rfc5424::PATTERN),
+            ("Time_Key", "time"),
+            ("Time_Format", "%Y-%m-%dT%H:%M:%S.%L%z"),
+            ("Time_Keep", "On"),
+            ("Types", "pid:integer"),
+        ])
+        .unwrap();
+        // ASCII: matched by hand. With a UTF-8 message: by the regex.
+        let ascii = "<34>1 2003-10-11T22:14:15.003Z host su 77 ID47 [a b=\"c\"] went";
+        let utf8 = "<34>1 2003-10-11T22:14:15.003Z host su 77 ID47 [a b=\"c\"] wént";
+        let (by_hand, hand_parsed) = parse(&*p, ascii).unwrap();
+        let (by_regex, regex_parsed) = parse(&*p, utf8).unwrap();
+        assert_eq!(hand_parsed.time, regex_parsed.time);
+        assert_eq!(by_hand.get("pid"), Some(&Value::UInt(77)));
+        assert_eq!(by_hand.get("message"), Some(&Value::from("went")));
+        assert_eq!(by_regex.get("message"), Some(&Value::from("wént")));
+        let keys = |m: &sluice_core::Map| m.keys().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(keys(&by_hand), keys(&by_regex));
+        assert_eq!(
+            parse(&*p, "<34>1 - - - - - x").unwrap_err(),
+            ParseError::NoMatch
         );
     }
 }
