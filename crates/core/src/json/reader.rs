@@ -339,6 +339,13 @@ impl Reader<'_, '_> {
             self.at += 1;
             self.require_digits()?;
             float = true;
+            if !matches!(self.peek(), Some(b'e' | b'E')) {
+                let fraction = &self.json[int_end + 1..self.at];
+                if let Some(f) = short_decimal(&self.json[digits..int_end], fraction) {
+                    msgpack::write_f64(self.out, if negative { -f } else { f });
+                    return Ok(());
+                }
+            }
         }
         if let Some(b'e' | b'E') = self.peek() {
             self.at += 1;
@@ -442,6 +449,23 @@ fn ascii_run(text: &[u8]) -> usize {
         .unwrap_or(text.len() - at)
 }
 
+/// A decimal without exponent, `int.fraction` (ASCII digits), when it
+/// has at most 15 significant digits: the digits as one integer, below
+/// 2^53 and so exact in an `f64`, divided by an exact power of ten. One
+/// correctly rounded division gives the correctly rounded value, the
+/// same as `str::parse`, without its general algorithm.
+fn short_decimal(int: &[u8], fraction: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    if int.len() + fraction.len() > 15 {
+        return None;
+    }
+    let digits = int.iter().chain(fraction);
+    let mantissa = digits.fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+    Some(mantissa as f64 / POW10[fraction.len()])
+}
+
 /// Decimal digits as a `u64`, `None` on overflow.
 fn parse_u64(digits: &[u8]) -> Option<u64> {
     digits.iter().try_fold(0u64, |acc, &d| {
@@ -527,6 +551,47 @@ mod tests {
                 let mut text = vec![b'a'; 20];
                 text[at] = stop;
                 assert_eq!(ascii_run(&text), at, "{stop:#x} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn short_decimals_read_as_str_parse_reads_them() {
+        let mut rng = fastrand::Rng::with_seed(53);
+        for _ in 0..100_000 {
+            let int_len = rng.usize(1..8);
+            let frac_len = rng.usize(1..10);
+            let mut text = String::new();
+            if rng.bool() {
+                text.push('-');
+            }
+            for i in 0..int_len {
+                let first = i == 0;
+                // JSON allows a leading zero only as the whole integer part.
+                let d = if first && int_len > 1 {
+                    rng.u8(1..10)
+                } else {
+                    rng.u8(0..10)
+                };
+                text.push(char::from(b'0' + d));
+            }
+            text.push('.');
+            for _ in 0..frac_len {
+                text.push(char::from(b'0' + rng.u8(0..10)));
+            }
+            let json = format!(r#"{{"n":{text}}}"#);
+            let mut out = Vec::new();
+            transcode(json.as_bytes(), &mut out).unwrap();
+            let mut r = crate::msgpack::Reader::new(&out);
+            let crate::value::Value::Map(map) = r.value().unwrap() else {
+                panic!("{json}: not a map");
+            };
+            let want: f64 = text.parse().unwrap();
+            match map.get("n") {
+                Some(crate::value::Value::Float(f)) => {
+                    assert_eq!(f.to_bits(), want.to_bits(), "{text}");
+                }
+                other => panic!("{text}: {other:?}"),
             }
         }
     }
