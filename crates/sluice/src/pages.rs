@@ -17,9 +17,13 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The inodes of the files mapped when `main` starts: the binary and the
+/// A mapped file: its device (`major:minor` as `maps` writes it) and
+/// inode.
+type FileId<'a> = (&'a str, u64);
+
+/// The files mapped when `main` starts, sorted: the binary and the
 /// libraries the dynamic linker loaded for it.
-static START_UP_FILES: OnceLock<Vec<u64>> = OnceLock::new();
+static START_UP_FILES: OnceLock<Vec<(String, u64)>> = OnceLock::new();
 
 /// Notes which files are mapped before sluice does anything; only their
 /// pages are given back later (see [`release_start_up`]). Call first
@@ -28,10 +32,14 @@ pub fn note_start_up_files() {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
         return;
     };
-    let mut inodes: Vec<u64> = maps.lines().filter_map(file_inode).collect();
-    inodes.sort_unstable();
-    inodes.dedup();
-    let _ = START_UP_FILES.set(inodes);
+    let mut files: Vec<(String, u64)> = maps
+        .lines()
+        .filter_map(file_id)
+        .map(|(device, inode)| (device.to_owned(), inode))
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    let _ = START_UP_FILES.set(files);
 }
 
 /// How long after start the start-up pages are given back.
@@ -111,22 +119,26 @@ fn is_mapping_header(line: &str) -> bool {
         .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
 }
 
-/// The inode of the file a `/proc/self/maps` line maps, if it maps one.
-fn file_inode(line: &str) -> Option<u64> {
-    let mut fields = line.split_ascii_whitespace();
-    let inode = fields.nth(4)?.parse::<u64>().ok()?;
+/// The file a `/proc/self/maps` line maps, if it maps one.
+fn file_id(line: &str) -> Option<FileId<'_>> {
+    let mut fields = line.split_ascii_whitespace().skip(3);
+    let device = fields.next()?;
+    let inode = fields.next()?.parse::<u64>().ok()?;
     let path = fields.next()?;
-    (inode != 0 && path.starts_with('/')).then_some(inode)
+    (inode != 0 && path.starts_with('/')).then_some((device, inode))
 }
 
 /// The start and length of a `/proc/self/maps` line's mapping when it maps
-/// one of `files` (sorted inodes) and cannot be written.
-fn read_only_mapping_of(line: &str, files: &[u64]) -> Option<(usize, usize)> {
-    let inode = file_inode(line)?;
+/// one of `files` (sorted) and cannot be written.
+fn read_only_mapping_of(line: &str, files: &[(String, u64)]) -> Option<(usize, usize)> {
+    let (device, inode) = file_id(line)?;
     let mut fields = line.split_ascii_whitespace();
     let range = fields.next()?;
     let perms = fields.next()?;
-    if files.binary_search(&inode).is_err() || perms.as_bytes().get(1) != Some(&b'-') {
+    let known = files
+        .binary_search_by(|(d, i)| (d.as_str(), *i).cmp(&(device, inode)))
+        .is_ok();
+    if !known || perms.as_bytes().get(1) != Some(&b'-') {
         return None;
     }
     let (start, end) = range.split_once('-')?;
@@ -141,7 +153,7 @@ mod tests {
 
     #[test]
     fn only_read_only_mappings_of_start_up_files_are_advised() {
-        let files = [99, 1234];
+        let files = [("08:01".to_owned(), 99), ("08:01".to_owned(), 1234)];
         let code = "55d0c0a00000-55d0c0e00000 r-xp 00200000 08:01 1234 /usr/bin/sluice";
         assert_eq!(
             read_only_mapping_of(code, &files),
@@ -153,11 +165,13 @@ mod tests {
         assert!(read_only_mapping_of(libc, &files).is_some());
         let later = "7f0000200000-7f0000300000 r--p 00000000 08:01 77 /usr/lib/libnss_dns.so.2";
         assert_eq!(read_only_mapping_of(later, &files), None);
+        let other_disk = "7f0000400000-7f0000500000 r--p 00000000 00:2a 99 /dev/shm/data";
+        assert_eq!(read_only_mapping_of(other_disk, &files), None);
         let data = "55d0c1000000-55d0c1001000 rw-p 00400000 08:01 1234 /usr/bin/sluice";
         assert_eq!(read_only_mapping_of(data, &files), None);
         let heap = "55d0c2000000-55d0c2100000 rw-p 00000000 00:00 0 [heap]";
-        assert_eq!(file_inode(heap), None);
+        assert_eq!(file_id(heap), None);
         let anon = "7f0000000000-7f0000001000 r--p 00000000 00:00 0";
-        assert_eq!(file_inode(anon), None);
+        assert_eq!(file_id(anon), None);
     }
 }

@@ -74,11 +74,11 @@ pub(crate) struct RecordSends<'a> {
     events: Events<'a>,
     /// The chunk from the record last yielded on.
     current: &'a [u8],
-    /// Records before the current one: sent or dropped.
-    handled: usize,
-    /// Of those, dropped for good.
+    /// Records yielded: those before the current one were sent or
+    /// dropped.
+    yielded: usize,
+    /// Records dropped for good.
     dropped: usize,
-    started: bool,
 }
 
 impl<'a> RecordSends<'a> {
@@ -87,21 +87,17 @@ impl<'a> RecordSends<'a> {
             chunk,
             events: chunk.events(),
             current: &[],
-            handled: 0,
+            yielded: 0,
             dropped: 0,
-            started: false,
         }
     }
 
     /// The next record; asking for it means the one before was sent or
     /// dropped.
     pub fn next_record(&mut self) -> Option<Result<RawEvent<'a>, DecodeError>> {
-        if self.started {
-            self.handled += 1;
-        }
         self.current = self.events.rest();
         let record = self.events.next()?;
-        self.started = true;
+        self.yielded += 1;
         Some(record)
     }
 
@@ -115,12 +111,13 @@ impl<'a> RecordSends<'a> {
     /// nothing went out yet, else a Partial holding the current record
     /// and those after it, with the records dropped so far counted.
     pub fn failed(&self, reason: String) -> Verdict {
-        if self.handled == 0 {
+        let handled = self.yielded.saturating_sub(1);
+        if handled == 0 {
             return Verdict::Retry(reason);
         }
         Verdict::Partial(Partial {
             retry: self.current.to_vec(),
-            retry_records: self.chunk.records().saturating_sub(self.handled),
+            retry_records: self.chunk.records().saturating_sub(handled),
             dropped: self.dropped,
             reason,
         })

@@ -187,10 +187,7 @@ impl Gelf {
                 .map_err(Skip::from)
                 .and_then(|e| self.keys.write(&mut message, chunk.tag(), &e));
             if let Err(skip) = written {
-                match skip {
-                    Skip::NoShortMessage => skipped.no_short_message += 1,
-                    Skip::Malformed(_) => skipped.malformed += 1,
-                }
+                skipped.count(&skip);
                 records.drop_current();
                 continue;
             }

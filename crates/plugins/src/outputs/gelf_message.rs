@@ -107,6 +107,14 @@ pub(crate) struct Messages {
 }
 
 impl Messages {
+    /// Counts a record left out, by why.
+    pub fn count(&mut self, skip: &Skip) {
+        match skip {
+            Skip::NoShortMessage => self.no_short_message += 1,
+            Skip::Malformed(_) => self.malformed += 1,
+        }
+    }
+
     /// Logs one warning for the chunk when records were left out.
     pub fn log_skipped(&self, tag: &str, keys: &Keys) {
         if self.no_short_message + self.malformed > 0 {
@@ -132,8 +140,7 @@ impl Keys {
                 .and_then(|e| self.write(&mut m, chunk.tag(), &e));
             match written {
                 Ok(()) => out.messages.push(m),
-                Err(Skip::NoShortMessage) => out.no_short_message += 1,
-                Err(Skip::Malformed(_)) => out.malformed += 1,
+                Err(skip) => out.count(&skip),
             }
         }
         out
